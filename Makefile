@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-postgres lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install only when the declared dependencies change.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	NPQSL_ENV=$${NPQSL_ENV:-development} $(BIN)/npqsl-lti db upgrade
+	NPQSL_ENV=$${NPQSL_ENV:-development} $(BIN)/npqsl-lti serve --host 127.0.0.1 --port 5000
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The storage tests again, against PostgreSQL (see README "Running the tests").
+test-postgres: $(VENV)/.installed-test
+	NPQSL_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/pytest -m postgres $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/signing.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,120 @@
+"""The app factory and the services one running tool holds (database, keys, validator, ...)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask, url_for
+from sqlalchemy import inspect
+
+from . import keys
+from .cache import cache, cache_config
+from .context import LaunchContext
+from .db import Database
+from .http import make_http_session
+from .launch import LaunchValidator
+from .launch_tokens import LaunchTokens
+from .platform_keys import PlatformKeys
+from .platforms import list_platforms
+from .settings import Settings, SettingsError, load_settings
+
+FRAME_ANCESTORS_TTL = 60.0
+
+
+class Tool:
+    """Everything a request needs beyond Flask itself, built once per app."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.http = make_http_session(settings.http_timeout)
+        self.keyring = keys.KeyRing(self.db, timedelta(days=settings.key_grace_days))
+        self.platform_keys = PlatformKeys(
+            cache,
+            self.http,
+            ttl=settings.jwks.cache_ttl_seconds,
+            refetch_interval=settings.jwks.refetch_min_interval_seconds,
+        )
+        self.validator = LaunchValidator(self.db, self.platform_keys, settings)
+        self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
+        self._frame_ancestors: tuple[float, str] = (0.0, "")
+
+    def url_for_public(self, endpoint: str, **values) -> str:
+        """An absolute URL as platforms must see it (NPQSL_PUBLIC_URL when set)."""
+        if self.settings.public_url:
+            return self.settings.public_url + url_for(endpoint, **values)
+        return url_for(endpoint, _external=True, **values)
+
+    def after_launch(self, context: LaunchContext):
+        """What a successful launch shows; plugins and deep linking take over from here."""
+        from .views.activity import render_landing
+
+        return render_landing(context)
+
+    def frame_ancestors(self) -> str:
+        """'self' plus the origins of registered platforms, refreshed every minute."""
+        loaded_at, value = self._frame_ancestors
+        if time.monotonic() - loaded_at < FRAME_ANCESTORS_TTL and value:
+            return value
+        origins = {"'self'"}
+        for platform in list_platforms(self.db):
+            for url in (platform.issuer, platform.auth_login_url):
+                parts = urlsplit(url)
+                if parts.scheme in ("http", "https") and parts.netloc:
+                    origins.add(f"{parts.scheme}://{parts.netloc}")
+        value = " ".join(sorted(origins))
+        self._frame_ancestors = (time.monotonic(), value)
+        return value
+
+    def check_schema(self) -> None:
+        """Refuse to serve from a database that has not been migrated."""
+        if not inspect(self.db.engine).has_table("tool_keys"):
+            raise SettingsError(
+                f"NPQSL_DATABASE_URL: database {self.db.engine.url.render_as_string(hide_password=True)} "
+                "has no tables yet; run `npqsl-lti db upgrade` first"
+            )
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lti_tool").setLevel(level)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the tool: settings from config/default.toml and NPQSL_* unless given."""
+    settings = settings or load_settings()
+    _configure_logging(settings.log_level)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        NPQSL=settings,
+        MAX_CONTENT_LENGTH=settings.launch.max_id_token_bytes * 2 + 64 * 1024,
+        SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+    )
+    cache.init_app(app, config=cache_config(settings.cache_url))
+
+    tool = Tool(settings)
+    tool.check_schema()
+    keys.ensure_signing_key(tool.db)
+    app.extensions["npqsl_lti"] = tool
+
+    from .views import activity, lti, wellknown
+
+    app.register_blueprint(lti.bp)
+    app.register_blueprint(wellknown.bp)
+    app.register_blueprint(activity.bp)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {tool.frame_ancestors()}")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        return response
+
+    return app

@@ -1,0 +1,245 @@
+"""The ``npqsl-lti`` command: serve, migrate, rotate keys, manage platform registrations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from functools import wraps
+
+import click
+
+from . import keys as tool_keys
+from .db import Database
+from .platforms import (
+    RegistryError,
+    add_platform,
+    approve_platform,
+    list_platforms,
+    remove_platform,
+    resolve,
+)
+from .settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _database() -> Database:
+    return Database(_settings().database_url)
+
+
+def _registry_errors(func):
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RegistryError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """NPQSL-aligned LTI 1.3 tool."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="gunicorn workers (production)",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the tool (Werkzeug in development, gunicorn in production)."""
+    settings = _settings()
+    from .app import create_app
+
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.is_development:
+        click.echo(f"npqsl-lti (development) on http://{host}:{port}")
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    _Gunicorn().run()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations and create the first signing key if there is none."""
+    database = _database()
+    database.upgrade(revision)
+    created = tool_keys.ensure_signing_key(database) if revision == "head" else False
+    click.echo(f"database at revision {database.current_revision()}")
+    if created:
+        click.echo("generated the tool's first signing key")
+
+
+@main.group()
+def keys() -> None:
+    """The tool's signing keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key; older keys stay published for the grace period."""
+    settings = _settings()
+    database = Database(settings.database_url)
+    kid = tool_keys.rotate(database)
+    purged = tool_keys.purge_expired(database, timedelta(days=settings.key_grace_days))
+    click.echo(f"new signing key {kid}; previous keys stay in the JWKS for {settings.key_grace_days} days")
+    if purged:
+        click.echo(f"removed {purged} key(s) past their grace period")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Show every key: current, retired (still published) and when."""
+    settings = _settings()
+    ring = tool_keys.KeyRing(Database(settings.database_url), timedelta(days=settings.key_grace_days))
+    published = {k.kid for k in ring.published()}
+    current = ring.current.kid
+    for key in ring.all():
+        status = "current" if key.kid == current else ("published" if key.kid in published else "expired")
+        retired = key.retired_at.isoformat(timespec="seconds") if key.retired_at else "-"
+        click.echo(
+            f"{key.kid}  {status:9}  created {key.created_at.isoformat(timespec='seconds')}  retired {retired}"
+        )
+
+
+@main.group()
+def platform() -> None:
+    """Platform (VLE) registrations."""
+
+
+@platform.command("add")
+@click.option("--issuer", required=True, help="The platform's issuer (Moodle: its site URL)")
+@click.option("--client-id", required=True)
+@click.option(
+    "--deployment-id",
+    "deployment_ids",
+    multiple=True,
+    required=True,
+    help="Repeat for several",
+)
+@click.option("--auth-url", required=True, help="OIDC authentication request URL")
+@click.option("--token-url", required=True, help="OAuth2 access token URL")
+@click.option("--keyset-url", required=True, help="Public keyset (JWKS) URL")
+@click.option("--name", default="", help="A name for people (default: the issuer's host)")
+@click.option(
+    "--audience",
+    default=None,
+    help="Token endpoint audience, if the platform wants one",
+)
+@_registry_errors
+def platform_add(issuer, client_id, deployment_ids, auth_url, token_url, keyset_url, name, audience) -> None:
+    """Register a platform (or add deployments to an existing registration)."""
+    info = add_platform(
+        _database(),
+        issuer=issuer,
+        client_id=client_id,
+        deployment_ids=list(deployment_ids),
+        auth_login_url=auth_url,
+        auth_token_url=token_url,
+        key_set_url=keyset_url,
+        name=name,
+        auth_audience=audience,
+    )
+    click.echo(
+        f"platform {info.id}: {info.issuer} client {info.client_id} deployments {', '.join(info.deployment_ids)}"
+    )
+
+
+@platform.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output")
+def platform_list(as_json: bool) -> None:
+    """List registrations."""
+    platforms = list_platforms(_database())
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in platforms], indent=2))
+        return
+    if not platforms:
+        click.echo("no platforms registered (add one with `npqsl-lti platform add`)")
+    for p in platforms:
+        state = "approved" if p.approved else "PENDING"
+        click.echo(
+            f"{p.id:>4}  {state:8}  {p.issuer}  client={p.client_id}  deployments={','.join(p.deployment_ids)}"
+        )
+
+
+@platform.command("show")
+@click.argument("ref")
+@_registry_errors
+def platform_show(ref: str) -> None:
+    """Show one registration (by id or issuer)."""
+    p = resolve(_database(), ref)
+    for label, value in (
+        ("id", p.id),
+        ("name", p.name),
+        ("issuer", p.issuer),
+        ("client id", p.client_id),
+        ("deployments", ", ".join(p.deployment_ids)),
+        ("auth login URL", p.auth_login_url),
+        ("token URL", p.auth_token_url),
+        ("key set URL", p.key_set_url),
+        ("token audience", p.auth_audience or "(token URL)"),
+        ("status", "approved" if p.approved else "waiting for approval"),
+    ):
+        click.echo(f"{label:>15}: {value}")
+
+
+@platform.command("approve")
+@click.argument("ref")
+@_registry_errors
+def platform_approve(ref: str) -> None:
+    """Approve a registration that is waiting (dynamic registration)."""
+    database = _database()
+    p = resolve(database, ref)
+    approve_platform(database, p.id)
+    click.echo(f"platform {p.id} ({p.issuer}) approved")
+
+
+@platform.command("remove")
+@click.argument("ref")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+@_registry_errors
+def platform_remove(ref: str, yes: bool) -> None:
+    """Remove a registration and every record of that platform's users and courses."""
+    database = _database()
+    p = resolve(database, ref)
+    if not yes:
+        click.confirm(f"Remove platform {p.id} ({p.issuer}) and all its data?", abort=True)
+    remove_platform(database, p.id)
+    click.echo(f"platform {p.id} removed")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

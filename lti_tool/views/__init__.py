@@ -1,0 +1,1 @@
+"""The tool's blueprints: LTI endpoints, well-known documents and the activity shell."""

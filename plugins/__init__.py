@@ -1,0 +1,1 @@
+"""Launchable activity types (modules, diagnostics, the final assessment), discovered as plugins."""

@@ -1,0 +1,1 @@
+"""xAPI vocabulary, statement building and the embedded learning record store."""
