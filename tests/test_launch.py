@@ -1,0 +1,52 @@
+"""A good launch, end to end over HTTP: login, platform authorization, id_token post, landing page."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from lti_tool.models import Course, Launch, LoginState, ResourceLink, User
+
+from .platform_emulator import INSTRUCTOR, LaunchSpec
+
+
+def test_launch_through_the_test_platform_lands_on_the_activity(tool, platform, browser):
+    response = browser.launch(tool, platform, LaunchSpec(sub="cand-42", name="Sam Leader"))
+    assert response.status_code == 200, response.text
+    assert "Closing the Gap" in response.text
+    assert "Welcome, Sam Leader" in response.text
+    assert "NPQSL Cohort 2026" in response.text
+    with tool.db.sessions() as session:
+        user = session.scalar(select(User).where(User.sub == "cand-42"))
+        assert user is not None and user.name == "Sam Leader"
+        launch = session.scalar(select(Launch).where(Launch.user_id == user.id))
+        assert launch.role == "candidate"
+        assert session.get(Course, launch.course_id).context_id == "course-1"
+        assert session.get(ResourceLink, launch.resource_link_id).resource_link_id == "rl-1"
+
+
+def test_login_redirects_to_the_platform_with_a_complete_oidc_request(tool, platform, browser):
+    form = browser.platform_post(tool, platform)
+    request = platform.auth_requests[-1]
+    assert request["redirect_uri"] == tool.launch_url
+    assert request["client_id"] == platform.client_id
+    assert request["lti_message_hint"].startswith("msg-")
+    assert form.fields["state"] == request["state"]
+    with tool.db.sessions() as session:
+        login = session.get(LoginState, request["state"])
+        assert login.nonce == request["nonce"] and login.consumed_at is None
+
+
+def test_instructor_is_mapped_to_coach(tool, platform, browser):
+    response = browser.launch(tool, platform, LaunchSpec(sub="coach-1", roles=[INSTRUCTOR]))
+    assert response.status_code == 200
+    assert "data-role>Coach<" in response.text
+
+
+def test_relaunch_updates_the_same_person_and_course(tool, platform, browser):
+    for title in ("First title", "Renamed course"):
+        spec = LaunchSpec(sub="same-person", context={"id": "course-x", "title": title})
+        assert browser.launch(tool, platform, spec).status_code == 200
+    with tool.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(User).where(User.sub == "same-person")) == 1
+        course = session.scalar(select(Course).where(Course.context_id == "course-x"))
+        assert course.title == "Renamed course"
