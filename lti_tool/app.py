@@ -18,7 +18,8 @@ from .http import make_http_session
 from .launch import LaunchValidator
 from .launch_tokens import LaunchTokens
 from .platform_keys import PlatformKeys
-from .platforms import list_platforms
+from .platforms import PlatformInfo, list_platforms
+from .services import ToolServiceConnector
 from .settings import Settings, SettingsError, load_settings
 
 FRAME_ANCESTORS_TTL = 60.0
@@ -47,6 +48,10 @@ class Tool:
         if self.settings.public_url:
             return self.settings.public_url + url_for(endpoint, **values)
         return url_for(endpoint, _external=True, **values)
+
+    def service_connector(self, platform: PlatformInfo) -> ToolServiceConnector:
+        """A connector for the platform's AGS/NRPS services, signing with the key ring."""
+        return ToolServiceConnector(platform, self.keyring, cache, self.http)
 
     def after_launch(self, context: LaunchContext):
         """What a successful launch shows; plugins and deep linking take over from here."""
@@ -109,6 +114,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(lti.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(activity.bp)
+
+    @app.errorhandler(413)
+    def _too_large(_error):
+        from .errors import LaunchError
+        from .views.errors import render_launch_error
+
+        return render_launch_error(LaunchError("id_token_too_large", "request body over MAX_CONTENT_LENGTH"))
 
     @app.after_request
     def _security_headers(response):

@@ -50,3 +50,36 @@ def test_relaunch_updates_the_same_person_and_course(tool, platform, browser):
         assert session.scalar(select(func.count()).select_from(User).where(User.sub == "same-person")) == 1
         course = session.scalar(select(Course).where(Course.context_id == "course-x"))
         assert course.title == "Renamed course"
+
+
+def test_request_larger_than_any_launch_gets_the_too_large_page(tool, browser):
+    response = browser.post(tool.launch_url, data={"id_token": "x" * 400_000, "state": "s"})
+    assert response.status_code == 413
+    assert "<code>id_token_too_large</code>" in response.text
+    assert "data-reference" in response.text
+
+
+def test_security_headers_allow_framing_only_by_registered_platforms(tool, platform, browser):
+    response = browser.get(tool.base_url + "/healthz")
+    assert response.headers["Content-Security-Policy"] == f"frame-ancestors 'self' {platform.base_url}"
+    assert "X-Frame-Options" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_jwks_publishes_the_signing_key_without_private_parts(tool, browser):
+    keys = browser.get(tool.base_url + "/.well-known/jwks.json").json()["keys"]
+    assert [k["kid"] for k in keys] == [tool.tool.keyring.current.kid]
+    assert all(k["alg"] == "RS256" and k["use"] == "sig" and "d" not in k for k in keys)
+
+
+def test_landing_page_link_reopens_the_launch_without_cookies(tool, platform, browser):
+    import re
+
+    from .browser import Browser
+
+    page = browser.launch(tool, platform, LaunchSpec(sub="reloader"))
+    link = re.search(r'href="(/lti/activity\?launch=[^"]+)"', page.text).group(1)
+    fresh = Browser().get(tool.base_url + link.replace("&amp;", "&"))
+    assert fresh.status_code == 200 and "Closing the Gap" in fresh.text
+    forged = Browser().get(tool.base_url + "/lti/activity?launch=forged.value")
+    assert forged.status_code == 401 and "<code>launch_expired</code>" in forged.text
