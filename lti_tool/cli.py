@@ -103,6 +103,15 @@ def db_upgrade(revision: str) -> None:
         click.echo("generated the tool's first signing key")
 
 
+@db.command("purge")
+def db_purge() -> None:
+    """Delete login states and launches that expired more than a day ago (run it daily)."""
+    from .maintenance import purge_expired
+
+    purged = purge_expired(_database())
+    click.echo(f"purged {purged.logins} expired login(s) and {purged.launches} expired launch(es)")
+
+
 @main.group()
 def keys() -> None:
     """The tool's signing keys."""
