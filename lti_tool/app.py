@@ -109,11 +109,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys.ensure_signing_key(tool.db)
     app.extensions["npqsl_lti"] = tool
 
-    from .views import activity, lti, wellknown
+    from .views import activity, lti, registration, wellknown
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(activity.bp)
+    app.register_blueprint(registration.bp)
 
     @app.errorhandler(413)
     def _too_large(_error):

@@ -225,6 +225,25 @@ def platform_show(ref: str) -> None:
         click.echo(f"{label:>15}: {value}")
 
 
+@platform.command("invite")
+@click.option("--auto-approve", is_flag=True, help="Approve the registration this link makes at once")
+@click.option("--note", default="", help="Who the link is for (kept with the invite)")
+def platform_invite(auto_approve: bool, note: str) -> None:
+    """Print a one-time dynamic registration URL for a VLE administrator."""
+    from .registration import create_invite
+
+    settings = _settings()
+    token = create_invite(
+        Database(settings.database_url),
+        ttl_days=settings.registration.invite_ttl_days,
+        auto_approve=auto_approve,
+        note=note,
+    )
+    base = settings.public_url or "http://127.0.0.1:5000"
+    click.echo(f"{base}/lti/register?invite={token}")
+    click.echo(f"valid once, for {settings.registration.invite_ttl_days} days", err=True)
+
+
 @platform.command("approve")
 @click.argument("ref")
 @_registry_errors

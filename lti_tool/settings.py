@@ -59,6 +59,14 @@ class _KeysSchema(Schema):
     rotation_grace_days = fields.Integer(required=True, validate=validate.Range(min=0, max=365))
 
 
+class _RegistrationSchema(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(["invite", "open"]))
+    auto_approve = fields.Boolean(required=True)
+    invite_ttl_days = fields.Integer(required=True, validate=validate.Range(min=1, max=365))
+    tool_name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    tool_description = fields.String(required=True, validate=validate.Length(max=1024))
+
+
 class _PrivacySchema(Schema):
     keep_names = fields.Boolean(required=True)
     keep_emails = fields.Boolean(required=True)
@@ -77,6 +85,7 @@ class _SettingsSchema(Schema):
     http = fields.Nested(_HttpSchema, required=True)
     keys = fields.Nested(_KeysSchema, required=True)
     privacy = fields.Nested(_PrivacySchema, required=True)
+    registration = fields.Nested(_RegistrationSchema, required=True)
 
     @validates("database_url")
     def _check_database_url(self, value: str, **_: Any) -> None:
@@ -115,6 +124,15 @@ class JwksSettings:
 
 
 @dataclass(frozen=True)
+class RegistrationSettings:
+    mode: str
+    auto_approve: bool
+    invite_ttl_days: int
+    tool_name: str
+    tool_description: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated settings of one running tool."""
 
@@ -131,6 +149,7 @@ class Settings:
     key_grace_days: int
     keep_names: bool
     keep_emails: bool
+    registration: RegistrationSettings
 
     @property
     def is_development(self) -> bool:
@@ -147,14 +166,16 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
     return merged
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path, setting: str) -> dict:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise SettingsError(f"NPQSL_CONFIG: no such file {path}") from exc
+        raise SettingsError(f"{setting}: no such file {path}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{setting}: cannot read {path} ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
+        raise SettingsError(f"{setting}: {path} is not valid TOML ({exc})") from exc
 
 
 def _env_overrides(defaults: Mapping, environ: Mapping[str, str]) -> dict:
@@ -179,12 +200,14 @@ def _setting_name(path: tuple) -> str:
 
 def _first_error(messages: Mapping, path: tuple = ()) -> tuple[tuple, str]:
     for key, value in messages.items():
+        # marshmallow files errors about a whole section (not a table, say) under "_schema".
+        here = path if key == "_schema" else path + (key,)
         if isinstance(value, Mapping):
-            return _first_error(value, path + (key,))
+            return _first_error(value, here)
         text = value[0] if isinstance(value, list) else str(value)
         if text == "Unknown field.":
             text = "is not a known setting"
-        return path + (key,), text
+        return here, text
     return path, "is invalid"
 
 
@@ -193,10 +216,10 @@ def load_settings(
 ) -> Settings:
     """Read, merge and validate the settings; raise SettingsError naming the first bad one."""
     environ = os.environ if environ is None else environ
-    raw = _read_toml(DEFAULT_CONFIG_FILE)
+    raw = _read_toml(DEFAULT_CONFIG_FILE, "built-in defaults")
     site_file = environ.get(f"{ENV_PREFIX}CONFIG")
     if site_file:
-        raw = _deep_merge(raw, _read_toml(Path(site_file)))
+        raw = _deep_merge(raw, _read_toml(Path(site_file), f"{ENV_PREFIX}CONFIG"))
     raw = _deep_merge(raw, _env_overrides(raw, environ))
     if overrides:
         raw = _deep_merge(raw, overrides)
@@ -234,6 +257,7 @@ def load_settings(
         key_grace_days=data["keys"]["rotation_grace_days"],
         keep_names=data["privacy"]["keep_names"],
         keep_emails=data["privacy"]["keep_emails"],
+        registration=RegistrationSettings(**data["registration"]),
     )
 
 

@@ -1,0 +1,77 @@
+"""A test platform that also answers LTI Dynamic Registration the way Moodle does."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from werkzeug.wrappers import Request, Response
+
+from .platform_emulator import TestPlatform
+
+
+class RegisteringPlatform(TestPlatform):
+    """TestPlatform plus /.well-known/openid-configuration and a registration endpoint."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.registration_token = "rt-" + secrets.token_hex(8)
+        self.registrations: list[dict] = []
+        self.registration_status = 200
+        self.config_overrides: dict = {}
+        self.config_requests = 0
+
+    @property
+    def openid_configuration_url(self) -> str:
+        return self.base_url + "/.well-known/openid-configuration"
+
+    def openid_configuration(self) -> dict:
+        config = {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.auth_url,
+            "token_endpoint": self.token_url,
+            "jwks_uri": self.jwks_url,
+            "registration_endpoint": self.base_url + "/register",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "scopes_supported": [
+                "openid",
+                "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+                "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+                "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+                "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+            ],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": "moodle",
+                "version": "4.5",
+                "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+            },
+        }
+        config.update(self.config_overrides)
+        return config
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        if self.available and request.path == "/.well-known/openid-configuration":
+            self.config_requests += 1
+            return self._json(self.openid_configuration())(environ, start_response)
+        if self.available and request.path == "/register" and request.method == "POST":
+            return self._register(request)(environ, start_response)
+        return super()._wsgi(environ, start_response)
+
+    def _register(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != "Bearer " + self.registration_token:
+            return self._json({"error": "invalid_token"}, 401)
+        body = json.loads(request.get_data(as_text=True))
+        self.registrations.append(body)
+        if self.registration_status != 200:
+            return self._json({"error": "refused"}, self.registration_status)
+        self.redirect_uris.extend(body.get("redirect_uris", []))
+        self.tool_jwks_url = body.get("jwks_uri")
+        answer = dict(body)
+        answer["client_id"] = self.client_id
+        answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = {
+            **body["https://purl.imsglobal.org/spec/lti-tool-configuration"],
+            "deployment_id": self.deployment_id,
+        }
+        return self._json(answer)
