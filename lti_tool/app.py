@@ -15,10 +15,12 @@ from .cache import cache, cache_config
 from .context import LaunchContext
 from .db import Database
 from .http import make_http_session
+from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
 from .launch_tokens import LaunchTokens
 from .platform_keys import PlatformKeys
 from .platforms import PlatformInfo, list_platforms
+from .plugin_registry import load_plugins
 from .services import ToolServiceConnector
 from .settings import Settings, SettingsError, load_settings
 
@@ -41,6 +43,7 @@ class Tool:
         )
         self.validator = LaunchValidator(self.db, self.platform_keys, settings)
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
+        self.plugins = load_plugins()
         self._frame_ancestors: tuple[float, str] = (0.0, "")
 
     def url_for_public(self, endpoint: str, **values) -> str:
@@ -54,10 +57,13 @@ class Tool:
         return ToolServiceConnector(platform, self.keyring, cache, self.http)
 
     def after_launch(self, context: LaunchContext):
-        """What a successful launch shows; plugins and deep linking take over from here."""
-        from .views.activity import render_landing
+        """What a successful launch shows: the deep-linking picker, a plugin, or the landing page."""
+        from .views.activity import render_activity
+        from .views.deep_linking import render_picker
 
-        return render_landing(context)
+        if context.message_type == DEEP_LINKING_REQUEST:
+            return render_picker(context)
+        return render_activity(context)
 
     def frame_ancestors(self) -> str:
         """'self' plus the origins of registered platforms, refreshed every minute."""
@@ -109,12 +115,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys.ensure_signing_key(tool.db)
     app.extensions["npqsl_lti"] = tool
 
-    from .views import activity, lti, registration, wellknown
+    from .views import activity, deep_linking, lti, registration, wellknown
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(activity.bp)
     app.register_blueprint(registration.bp)
+    app.register_blueprint(deep_linking.bp)
+    for plugin in tool.plugins:
+        blueprint = plugin.blueprint()
+        if blueprint is not None:
+            app.register_blueprint(blueprint, url_prefix=f"/p/{plugin.key}")
 
     @app.errorhandler(413)
     def _too_large(_error):

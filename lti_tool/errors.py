@@ -189,6 +189,26 @@ REASONS: dict[str, Reason] = {
         "The VLE asked to open an address that is not part of this tool.",
         "target_link_uri must point at this tool (the same host as the login URL).",
     ),
+    "deep_linking_not_allowed": Reason(
+        "Only people who edit this course can add activities to it.",
+        "Deep linking is open to the VLE's Instructor, Content Developer and Administrator roles.",
+        403,
+    ),
+    "plugin_not_installed": Reason(
+        "This activity's type is not installed on the tool any more.",
+        "The resource link names a plugin the tool does not have (see the log and "
+        "`npqsl-lti plugins list`). Reinstall the plugin or place the activity again.",
+        404,
+    ),
+    "role_not_admitted": Reason(
+        "Your role in this course does not give access to this activity.",
+        "The plugin admits only some roles; check the person's role in the VLE course.",
+        403,
+    ),
+    "bad_selection": Reason(
+        "The activities chosen could not be added.",
+        "Reload the picker and choose again (see the log for the detail).",
+    ),
     "launch_expired": Reason(
         "Your session in this activity has ended.",
         "Open the activity again from the course page.",

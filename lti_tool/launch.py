@@ -250,3 +250,12 @@ def load(db: Database, launch_id: str) -> LaunchContext:
         if platform is None or user is None or user.platform_id != row.platform_id:
             raise LaunchError("launch_expired", f"launch {launch_id} lost its platform or user")
         return _context(row, platform, user, course, link)
+
+
+def load_claims(db: Database, launch_id: str) -> dict[str, Any]:
+    """The id_token claims of an earlier launch (deep linking settings, service endpoints)."""
+    with db.sessions() as session:
+        row = session.get(Launch, launch_id)
+        if row is None or row.expires_at <= utcnow():
+            raise LaunchError("launch_expired", f"launch {launch_id}")
+        return dict(row.claims or {})

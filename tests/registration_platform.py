@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import secrets
 
+import jwt
+import requests
 from werkzeug.wrappers import Request, Response
 
 from .platform_emulator import TestPlatform
@@ -20,6 +22,7 @@ class RegisteringPlatform(TestPlatform):
         self.registration_status = 200
         self.config_overrides: dict = {}
         self.config_requests = 0
+        self.placed_items: list[dict] = []
 
     @property
     def openid_configuration_url(self) -> str:
@@ -57,7 +60,25 @@ class RegisteringPlatform(TestPlatform):
             return self._json(self.openid_configuration())(environ, start_response)
         if self.available and request.path == "/register" and request.method == "POST":
             return self._register(request)(environ, start_response)
+        if self.available and request.path == "/deep_link_return" and request.method == "POST":
+            return self._deep_link_return(request)(environ, start_response)
         return super()._wsgi(environ, start_response)
+
+    def _deep_link_return(self, request: Request) -> Response:
+        """Verify the tool's signed LtiDeepLinkingResponse and keep its items, as Moodle does."""
+        token = request.form.get("JWT", "")
+        try:
+            kid = jwt.get_unverified_header(token)["kid"]
+            jwks = requests.get(self.tool_jwks_url, timeout=5).json()
+            key = jwt.algorithms.RSAAlgorithm.from_jwk(next(k for k in jwks["keys"] if k["kid"] == kid))
+            claims = jwt.decode(token, key, algorithms=["RS256"], audience=self.issuer)
+        except Exception as exc:  # noqa: BLE001 - anything wrong is a refused response
+            return self._json({"error": "invalid_response", "detail": str(exc)}, 400)
+        if claims.get("iss") != self.client_id:
+            return self._json({"error": "invalid_response", "detail": "iss must be the client_id"}, 400)
+        items = claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items", [])
+        self.placed_items.extend(items)
+        return Response(f"<p>Placed {len(items)} item(s)</p>", content_type="text/html")
 
     def _register(self, request: Request) -> Response:
         if request.headers.get("Authorization") != "Bearer " + self.registration_token:

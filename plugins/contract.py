@@ -1,0 +1,114 @@
+"""The plugin contract: what a plugin declares, and what it receives from the core.
+
+A plugin is one launchable activity type (a module, a diagnostic, the final assessment). It is
+an object with the attributes and methods of ``Plugin`` below, exposed through the entry-point
+group ``npqsl_lti.plugins``. It never imports pylti1p3 and never calls a VLE or an LRS: the core
+does LTI and xAPI, and hands the plugin a ``LaunchContext``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lti_tool.context import LaunchContext
+from lti_tool.roles import ADMINISTRATOR, ASSESSOR, CANDIDATE, COACH, ROLES
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+__all__ = [
+    "ADMINISTRATOR",
+    "ASSESSOR",
+    "CANDIDATE",
+    "COACH",
+    "KINDS",
+    "LaunchContext",
+    "Offer",
+    "Plugin",
+    "PluginError",
+    "validate_plugin",
+]
+
+KINDS = ("module", "diagnostic", "assessment", "example")
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+# Custom parameters the core sets on deep-linked resource links to route launches.
+PLUGIN_PARAM = "npqsl_plugin"
+ACTIVITY_PARAM = "npqsl_activity"
+
+
+class PluginError(Exception):
+    """A plugin declares something invalid; the message says what."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An activity a course designer can place by deep linking."""
+
+    activity: str
+    title: str
+    description: str = ""
+    # None: the activity is not graded and gets no gradebook column.
+    score_maximum: float | None = None
+    custom: Mapping[str, str] = field(default_factory=dict)
+
+
+class Plugin:
+    """Base class for plugins; subclasses set the attributes and override the methods."""
+
+    #: Unique, stable key: lower case letters, digits and hyphens (e.g. "closing-the-gap").
+    key: str = ""
+    #: What people see.
+    title: str = ""
+    #: One of KINDS.
+    kind: str = ""
+    version: str = "0.0.0"
+    #: The xAPI activity type IRI of the plugin's activities.
+    xapi_activity_type: str = "http://adlnet.gov/expapi/activities/lesson"
+    #: Roles admitted to a launch of this plugin (the default: everyone in the course).
+    launch_roles: frozenset[str] = frozenset(ROLES)
+
+    def offers(self) -> Sequence[Offer]:
+        """The activities this plugin offers for deep linking."""
+        return ()
+
+    def blueprint(self) -> Blueprint | None:
+        """The plugin's own views, mounted under /p/<key>/ (None: no extra views)."""
+        return None
+
+    def launch(self, context: LaunchContext, activity: str) -> Any:
+        """The response to a launch of one of this plugin's activities."""
+        raise PluginError(f"plugin {self.key!r} does not implement launch()")
+
+
+def validate_plugin(plugin: Any) -> None:
+    """Raise PluginError naming the first thing a plugin declares wrongly."""
+    key = getattr(plugin, "key", None)
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise PluginError(f"key {key!r} must match {KEY_PATTERN.pattern}")
+    if not isinstance(getattr(plugin, "title", None), str) or not plugin.title.strip():
+        raise PluginError("title must be a non-empty string")
+    if getattr(plugin, "kind", None) not in KINDS:
+        raise PluginError(f"kind {getattr(plugin, 'kind', None)!r} must be one of {', '.join(KINDS)}")
+    roles = getattr(plugin, "launch_roles", None)
+    if not roles or not set(roles) <= set(ROLES):
+        raise PluginError(f"launch_roles {roles!r} must be a non-empty subset of {', '.join(ROLES)}")
+    if not callable(getattr(plugin, "launch", None)) or not callable(getattr(plugin, "offers", None)):
+        raise PluginError("launch() and offers() must be callable")
+    seen: set[str] = set()
+    for offer in plugin.offers():
+        if not isinstance(offer, Offer):
+            raise PluginError(f"offers() returned {offer!r}, not an Offer")
+        if not offer.activity or offer.activity in seen:
+            raise PluginError(f"offer activity {offer.activity!r} is empty or repeated")
+        seen.add(offer.activity)
+        if not offer.title.strip():
+            raise PluginError(f"offer {offer.activity!r} has no title")
+        if offer.score_maximum is not None and not offer.score_maximum > 0:
+            raise PluginError(f"offer {offer.activity!r}: score_maximum must be > 0")
+        if PLUGIN_PARAM in offer.custom or ACTIVITY_PARAM in offer.custom:
+            raise PluginError(
+                f"offer {offer.activity!r}: custom parameters {PLUGIN_PARAM}/{ACTIVITY_PARAM} are the core's"
+            )
