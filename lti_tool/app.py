@@ -44,6 +44,7 @@ class Tool:
         self.validator = LaunchValidator(self.db, self.platform_keys, settings)
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
+        self.demo = None  # the demo platform, made on first use in development
         self._frame_ancestors: tuple[float, str] = (0.0, "")
 
     def url_for_public(self, endpoint: str, **values) -> str:
@@ -122,6 +123,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(activity.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(deep_linking.bp)
+    if settings.is_development:
+        from .views import demo
+
+        app.register_blueprint(demo.bp)
     for plugin in tool.plugins:
         blueprint = plugin.blueprint()
         if blueprint is not None:
