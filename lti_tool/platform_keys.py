@@ -41,8 +41,15 @@ class PlatformKeys:
     def _fetch(self, url: str) -> dict[str, Any]:
         self.fetches += 1
         try:
-            response = self._http.get(url, headers={"Accept": "application/json"}, stream=True)
-            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+            # iter_content, not response.raw.read: it turns urllib3's errors (a read timeout while
+            # the body stalls, a broken connection) into requests exceptions. `with` hands the
+            # connection back even when the body is cut short at the size limit.
+            with self._http.get(url, headers={"Accept": "application/json"}, stream=True) as response:
+                body = b""
+                for chunk in response.iter_content(chunk_size=64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        break
         except requests.RequestException as exc:
             raise LaunchError("jwks_unavailable", f"{url}: {exc.__class__.__name__}: {exc}") from None
         if response.status_code != 200:
