@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -76,7 +74,9 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
-    def alembic_config(self) -> Config:
+    def alembic_config(self):
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["engine"] = self.engine
@@ -84,6 +84,8 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision``."""
+        from alembic import command
+
         command.upgrade(self.alembic_config(), revision)
 
     def current_revision(self) -> str | None:
