@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import wraps
 
 import click
+from sqlalchemy import inspect
 
 from . import keys as tool_keys
 from .db import Database
@@ -29,8 +30,15 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _database() -> Database:
-    return Database(_settings().database_url)
+def _database(settings: Settings | None = None, *, migrated: bool = True) -> Database:
+    """The tool's database; unless told otherwise, refuse one `db upgrade` has not prepared."""
+    database = Database((settings or _settings()).database_url)
+    if migrated and not inspect(database.engine).has_table("tool_keys"):
+        shown = database.engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"NPQSL_DATABASE_URL: database {shown} has no tables yet; run `npqsl-lti db upgrade` first"
+        )
+    return database
 
 
 def _registry_errors(func):
@@ -95,7 +103,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations and create the first signing key if there is none."""
-    database = _database()
+    database = _database(migrated=False)
     database.upgrade(revision)
     created = tool_keys.ensure_signing_key(database) if revision == "head" else False
     click.echo(f"database at revision {database.current_revision()}")
@@ -121,7 +129,7 @@ def keys() -> None:
 def keys_rotate() -> None:
     """Add a new signing key; older keys stay published for the grace period."""
     settings = _settings()
-    database = Database(settings.database_url)
+    database = _database(settings)
     kid = tool_keys.rotate(database)
     purged = tool_keys.purge_expired(database, timedelta(days=settings.key_grace_days))
     click.echo(f"new signing key {kid}; previous keys stay in the JWKS for {settings.key_grace_days} days")
@@ -133,7 +141,7 @@ def keys_rotate() -> None:
 def keys_list() -> None:
     """Show every key: current, retired (still published) and when."""
     settings = _settings()
-    ring = tool_keys.KeyRing(Database(settings.database_url), timedelta(days=settings.key_grace_days))
+    ring = tool_keys.KeyRing(_database(settings), timedelta(days=settings.key_grace_days))
     published = {k.kid for k in ring.published()}
     current = ring.current.kid
     for key in ring.all():
