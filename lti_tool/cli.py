@@ -242,7 +242,7 @@ def platform_invite(auto_approve: bool, note: str) -> None:
 
     settings = _settings()
     token = create_invite(
-        Database(settings.database_url),
+        _database(settings),
         ttl_days=settings.registration.invite_ttl_days,
         auto_approve=auto_approve,
         note=note,
@@ -275,6 +275,27 @@ def platform_remove(ref: str, yes: bool) -> None:
         click.confirm(f"Remove platform {p.id} ({p.issuer}) and all its data?", abort=True)
     remove_platform(database, p.id)
     click.echo(f"platform {p.id} removed")
+
+
+@main.group()
+def plugins() -> None:
+    """Installed activity plugins."""
+
+
+@plugins.command("list")
+def plugins_list() -> None:
+    """Show installed plugins (key, kind, version, offers) and any that failed to load."""
+    from .plugin_registry import load_plugins
+
+    registry = load_plugins()
+    if not registry.plugins:
+        click.echo("no plugins installed")
+    for plugin in registry:
+        offers = ", ".join(o.activity for o in plugin.offers()) or "-"
+        click.echo(f"{plugin.key}  {plugin.kind}  {plugin.version}  {plugin.title}  offers: {offers}")
+        click.echo(f"    from {registry.sources[plugin.key]}")
+    for failure in registry.failures:
+        click.echo(f"FAILED {failure.name}  from {failure.source}: {failure.reason}")
 
 
 if __name__ == "__main__":  # pragma: no cover

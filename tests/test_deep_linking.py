@@ -185,3 +185,20 @@ def test_registered_placed_and_launched_end_to_end(make_tool, moodle, browser, p
     assert launched.status_code == 200
     assert "Example plugin: journal" in launched.text
     assert "What went well?" in launched.text
+
+
+def test_plugins_list_shows_installed_and_failed_plugins(plugins_installed, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "NPQSL_ENV": "development",
+        "NPQSL_INSTANCE_PATH": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    cli = os.path.join(os.path.dirname(sys.executable), "npqsl-lti")
+    out = subprocess.run([cli, "plugins", "list"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "example-reflection  example  0.1.0  Example reflection  offers: quiz, journal" in out
+    assert "FAILED broken" in out and "dependency is missing" in out
