@@ -23,7 +23,12 @@ run: $(VENV)/.installed
 	NPQSL_ENV=$${NPQSL_ENV:-development} $(BIN)/npqsl-lti db upgrade
 	NPQSL_ENV=$${NPQSL_ENV:-development} $(BIN)/npqsl-lti serve --host 127.0.0.1 --port 5000
 
-test: $(VENV)/.installed-test
+# Debian's Chromium for the browser tests (tests/browser_tests); a no-op once it is installed.
+.PHONY: browser-deps
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: $(VENV)/.installed-test browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The storage tests again, against PostgreSQL (see README "Running the tests").

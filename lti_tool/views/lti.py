@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
 from .. import login_states
-from ..cookies import set_cookie
+from ..cookies import delete_cookie, is_secure_context, set_cookie
 from ..errors import LaunchError
 from ..launch import BrowserBindingMissing, record, state_cookie_name
 from ..platforms import find_platform, get_platform
@@ -29,6 +30,19 @@ LOGIN_PARAMS = (
     "client_id",
     "lti_deployment_id",
 )
+# Fields the tool adds when it posts a launch again from its own page.
+STORAGE_VALUE_FIELD = "lti_storage_value"
+RESUBMIT_FIELD = "lti_resubmit"
+# Only a token of JWT characters is put back into a page (the signature part is not checked
+# before the browser binding is).
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+@bp.after_request
+def _no_store(response):
+    """Login and launch pages carry one-time secrets (state, browser binding, id_token)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def launch_url() -> str:
@@ -128,6 +142,7 @@ def _login():
             key=f"state_{new.state}",
             value=new.browser_secret,
             auth_url=auth_url,
+            new_window_url=_new_window_url(params),
         )
     response = redirect(auth_url, 302)
     set_cookie(
@@ -143,9 +158,25 @@ def _storage_arg(storage_target: str | None) -> dict[str, str]:
     return {"lti_storage_target": storage_target} if storage_target else {}
 
 
-def _cookies_blocked_page(params: dict[str, str]):
-    new_window_url = url_for("lti.login", **params, new_window="1")
-    return render_template("cookies_blocked.html", new_window_url=new_window_url), 200
+def _new_window_url(params: dict[str, str]) -> str:
+    """The login again, to be opened as a window of its own where the tool's cookies are first-party."""
+    return url_for("lti.login", **{k: v for k, v in params.items() if k in LOGIN_PARAMS}, new_window="1")
+
+
+def _is_top_level() -> bool:
+    """Whether the browser says this page is its own window (Fetch Metadata); unknown counts as framed."""
+    return request.headers.get("Sec-Fetch-Dest") == "document"
+
+
+def _cookies_blocked_page(params: dict[str, str], status: int = 200, reference: str | None = None):
+    page = render_template(
+        "cookies_blocked.html",
+        new_window_url=_new_window_url(params),
+        top_level=_is_top_level(),
+        host=urlsplit(tool().url_for_public("lti.login")).netloc,
+        reference=reference,
+    )
+    return page, status
 
 
 @bp.route("/launch", methods=["POST"])
@@ -167,30 +198,56 @@ def launch():
         context.message_type,
         context.launch_id,
     )
-    return app_tool.after_launch(context)
+    response = make_response(app_tool.after_launch(context))
+    cookie = state_cookie_name(validated.login.state)
+    if cookie in request.cookies:
+        # Used once; without this every launch would leave one more cookie for five minutes.
+        delete_cookie(response, cookie)
+    return response
 
 
 def _binding_missing(missing: BrowserBindingMissing):
+    """The launch came without its state cookie: post it again, use client-side storage, or ask
+    for a new window."""
     login = missing.login
+    if not JWT_SHAPE.fullmatch(missing.id_token):
+        return render_launch_error(LaunchError("malformed_id_token", "characters outside base64url"))
     platform = get_platform(tool().db, login.platform_id)
-    if login.storage_target and platform is not None:
-        return render_template(
-            "storage_get.html",
-            target=login.storage_target,
+    already_retried = STORAGE_VALUE_FIELD in request.form or RESUBMIT_FIELD in request.form
+    if login.storage_target and platform is not None and not already_retried:
+        return _repost_page(
+            missing,
+            storage_target=login.storage_target,
             origin="{0.scheme}://{0.netloc}".format(urlsplit(platform.auth_login_url)),
-            key=f"state_{login.state}",
-            state=login.state,
-            id_token=missing.id_token,
-            action=url_for("lti.launch"),
         )
+    if _lax_cookie_left_behind() and not already_retried:
+        # A SameSite=Lax cookie stays behind on the platform's cross-site form post, even in a
+        # window of the tool's own; the same form posted from this page is same-site and takes it.
+        return _repost_page(missing)
     log.warning(
         "launch without state cookie ref=%s state=%s…",
         missing.reference,
         login.state[:8],
     )
-    new_window_url = url_for("lti.login", **login.login_params, new_window="1")
+    return _cookies_blocked_page(login.login_params, status=401, reference=missing.reference)
+
+
+def _lax_cookie_left_behind() -> bool:
+    """Plain-http cookies are SameSite=Lax: kept in a top-level window, not sent on a cross-site POST."""
+    if is_secure_context() or not _is_top_level():
+        return False
+    return request.headers.get("Sec-Fetch-Site", "cross-site") == "cross-site"
+
+
+def _repost_page(missing: BrowserBindingMissing, storage_target: str | None = None, origin: str = ""):
+    login = missing.login
     return render_template(
-        "cookies_blocked.html",
-        new_window_url=new_window_url,
-        reference=missing.reference,
-    ), 401
+        "storage_get.html",
+        target=storage_target,
+        origin=origin,
+        key=f"state_{login.state}",
+        state=login.state,
+        id_token=missing.id_token,
+        action=url_for("lti.launch"),
+        new_window_url=_new_window_url(login.login_params),
+    )
