@@ -45,6 +45,7 @@ format: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/signing.py
+	$(BIN)/python benchmarks/launch.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
