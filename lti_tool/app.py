@@ -14,6 +14,7 @@ from . import keys
 from .cache import cache, cache_config
 from .context import LaunchContext
 from .db import Database
+from .events import EventRecorder
 from .http import make_http_session
 from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
@@ -44,6 +45,7 @@ class Tool:
         self.validator = LaunchValidator(self.db, self.platform_keys, settings)
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
+        self.events = EventRecorder(self.db)
         self.demo = None  # the demo platform, made on first use in development
         self._frame_ancestors: tuple[float, str] = (0.0, "")
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -183,3 +184,86 @@ class RegistrationInvite(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"), nullable=True)
+
+
+class PluginRecord(Base):
+    """A plugin's own state for one person (or one course) and activity, as JSON.
+
+    Plugins keep what they need here (progress, answers, drafts) without migrations of their
+    own; ``version`` increases with every write so concurrent saves can be detected.
+    """
+
+    __tablename__ = "plugin_records"
+    __table_args__ = (
+        UniqueConstraint(
+            "platform_id", "course_id", "user_id", "plugin_key", "activity", "name", name="uq_plugin_record"
+        ),
+        Index("ix_plugin_record_lookup", "platform_id", "plugin_key", "activity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    plugin_key: Mapped[str] = mapped_column(String(64))
+    activity: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LearningEventRow(Base):
+    """Something that happened in a plugin activity, as the plugin reported it."""
+
+    __tablename__ = "learning_events"
+    __table_args__ = (Index("ix_event_person_activity", "platform_id", "user_id", "plugin_key", "activity"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), nullable=True)
+    resource_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resource_links.id", ondelete="CASCADE"), nullable=True
+    )
+    launch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    plugin_key: Mapped[str] = mapped_column(String(64))
+    activity: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    extensions: Mapped[dict] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """One delivery owed to one receiver (xAPI, AGS) for one learning event.
+
+    Written in the same transaction as the event; a worker delivers it, retrying until the
+    receiver accepts, or parks it as dead with the receiver's answer kept.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_ordering", "ordering_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("learning_events.id", ondelete="CASCADE"), index=True)
+    receiver: Mapped[str] = mapped_column(String(16))
+    # Deliveries sharing a key (same receiver, person and activity) go out in id order.
+    ordering_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lti_tool.context import LaunchContext
+from lti_tool.events import EVENT_KINDS, EventError, LearningEvent, Recording, Result, StateConflict
 from lti_tool.roles import ADMINISTRATOR, ASSESSOR, CANDIDATE, COACH, ROLES
 
 if TYPE_CHECKING:
@@ -24,11 +25,20 @@ __all__ = [
     "ASSESSOR",
     "CANDIDATE",
     "COACH",
+    "EVENT_KINDS",
     "KINDS",
+    "EventError",
     "LaunchContext",
+    "LearningEvent",
     "Offer",
     "Plugin",
     "PluginError",
+    "Recording",
+    "Result",
+    "StateConflict",
+    "current_launch",
+    "launch_reference",
+    "record",
     "validate_plugin",
 ]
 
@@ -81,6 +91,35 @@ class Plugin:
     def launch(self, context: LaunchContext, activity: str) -> Any:
         """The response to a launch of one of this plugin's activities."""
         raise PluginError(f"plugin {self.key!r} does not implement launch()")
+
+
+def record(context: LaunchContext, plugin: Plugin):
+    """Open a recording: change your state and emit LearningEvents; all commit together.
+
+    Use it as ``with record(context, self) as rec: rec.save(...); rec.emit(LearningEvent(...))``.
+    Nothing is sent to the VLE or the LRS inside the request; the core's outbox delivers it.
+    """
+    from flask import current_app
+
+    return current_app.extensions["npqsl_lti"].events.record(context, plugin.key)
+
+
+def launch_reference(context: LaunchContext) -> str:
+    """The signed reference a page puts in its forms and links (field or query ``launch``).
+
+    Inside an iframe the browser may refuse cookies; follow-up requests find their launch
+    through this reference, and plugin views read it back with ``current_launch()``.
+    """
+    from flask import current_app
+
+    return current_app.extensions["npqsl_lti"].launch_tokens.issue(context.launch_id)
+
+
+def current_launch() -> LaunchContext:
+    """The launch of the request being served, from its ``launch`` reference."""
+    from lti_tool.views.activity import current_launch as read
+
+    return read()
 
 
 def validate_plugin(plugin: Any) -> None:

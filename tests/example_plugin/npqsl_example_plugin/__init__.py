@@ -1,10 +1,23 @@
-"""A tiny plugin used by the tests: two offers (one graded), one launch page."""
+"""A tiny plugin used by the tests: two offers (one graded), a launch page, one form that scores."""
 
 from __future__ import annotations
 
 from html import escape
 
-from plugins.contract import CANDIDATE, COACH, LaunchContext, Offer, Plugin
+from flask import Blueprint, request
+
+from plugins.contract import (
+    CANDIDATE,
+    COACH,
+    LaunchContext,
+    LearningEvent,
+    Offer,
+    Plugin,
+    Result,
+    current_launch,
+    launch_reference,
+    record,
+)
 
 
 class ExamplePlugin(Plugin):
@@ -21,12 +34,30 @@ class ExamplePlugin(Plugin):
         )
 
     def launch(self, context: LaunchContext, activity: str):
+        with record(context, self) as rec:
+            rec.emit(LearningEvent("launched", activity))
         prompt = context.custom.get("prompt", "")
+        token = launch_reference(context)
         return (
             '<!doctype html><html lang="en-GB"><head><title>Example</title></head><body><main>'
             f"<h1>Example plugin: {escape(activity)}</h1><p data-prompt>{escape(prompt)}</p>"
-            f"<p data-user>{escape(context.sub)}</p></main></body></html>"
+            f"<p data-user>{escape(context.sub)}</p><p data-launch>{escape(token)}</p></main></body></html>"
         )
+
+    def blueprint(self):
+        bp = Blueprint("example_reflection", __name__)
+
+        @bp.post("/score")
+        def score():
+            """Record a quiz score: state and the 'scored' event commit together."""
+            context = current_launch()
+            raw = float(request.form["score"])
+            with record(context, self) as rec:
+                rec.save("quiz", "attempts", {"last": raw})
+                rec.emit(LearningEvent("scored", "quiz", Result(score_raw=raw, score_max=10, completion=True)))
+            return {"ok": True}
+
+        return bp
 
 
 plugin = ExamplePlugin()
