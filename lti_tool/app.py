@@ -20,7 +20,7 @@ from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
 from .launch_tokens import LaunchTokens
 from .platform_keys import PlatformKeys
-from .platforms import PlatformInfo, list_platforms
+from .platforms import PlatformDirectory, PlatformInfo, list_platforms
 from .plugin_registry import load_plugins
 from .services import ToolServiceConnector
 from .settings import Settings, SettingsError, load_settings
@@ -42,7 +42,8 @@ class Tool:
             ttl=settings.jwks.cache_ttl_seconds,
             refetch_interval=settings.jwks.refetch_min_interval_seconds,
         )
-        self.validator = LaunchValidator(self.db, self.platform_keys, settings)
+        self.platforms = PlatformDirectory(self.db)
+        self.validator = LaunchValidator(self.platforms, self.platform_keys, settings)
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
         self.events = EventRecorder(self.db)

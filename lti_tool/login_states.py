@@ -12,12 +12,26 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from .db import Database
 from .errors import LaunchError
 from .models import LoginState, utcnow
+
+# Built once: the login and launch run these on every launch (see lti_tool/launch.py).
+_TABLE = LoginState.__table__
+_INSERT = insert(_TABLE)
+_FIND = select(_TABLE).where(_TABLE.c.state == bindparam("state"))
+_CONSUME = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.state == bindparam("match_state"),
+        _TABLE.c.consumed_at.is_(None),
+        _TABLE.c.expires_at > bindparam("now"),
+    )
+    .values(consumed_at=bindparam("now"))
+)
 
 
 def binding_hash(secret: str) -> str:
@@ -57,27 +71,28 @@ def start(
     """Record a new login and return the values to hand to the browser and the platform."""
     login = NewLogin(secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(32))
     now = utcnow()
-    with db.transaction() as session:
-        session.add(
-            LoginState(
-                state=login.state,
-                nonce=login.nonce,
-                platform_id=platform_id,
-                browser_binding=binding_hash(login.browser_secret),
-                target_link_uri=target_link_uri,
-                login_params=login_params,
-                storage_target=storage_target,
-                created_at=now,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-            )
+    with db.engine.begin() as conn:
+        conn.execute(
+            _INSERT,
+            {
+                "state": login.state,
+                "nonce": login.nonce,
+                "platform_id": platform_id,
+                "browser_binding": binding_hash(login.browser_secret),
+                "target_link_uri": target_link_uri,
+                "login_params": login_params,
+                "storage_target": storage_target,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=ttl_seconds),
+            },
         )
     return login
 
 
 def find(db: Database, state: str) -> PendingLogin:
     """The pending login for a state, or the reason it cannot be used."""
-    with db.sessions() as session:
-        row = session.get(LoginState, state)
+    with db.engine.connect() as conn:
+        row = conn.execute(_FIND, {"state": state}).one_or_none()
         if row is None:
             raise LaunchError("unknown_state", f"state={state[:12]}…")
         if row.consumed_at is not None:
@@ -98,15 +113,7 @@ def find(db: Database, state: str) -> PendingLogin:
 def consume(session: Session, state: str) -> None:
     """Mark the login used inside the caller's transaction; a second use raises replayed_launch."""
     now = utcnow()
-    result = session.execute(
-        update(LoginState)
-        .where(
-            LoginState.state == state,
-            LoginState.consumed_at.is_(None),
-            LoginState.expires_at > now,
-        )
-        .values(consumed_at=now)
-    )
+    result = session.execute(_CONSUME, {"match_state": state, "now": now})
     if result.rowcount != 1:
         raise LaunchError("replayed_launch", "login state already consumed")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -165,3 +166,40 @@ def approve_platform(db: Database, platform_id: int) -> None:
         if row is None:
             raise RegistryError(f"no platform with id {platform_id}")
         row.approved = True
+
+
+class PlatformDirectory:
+    """Approved registrations, cached in this process for a few seconds.
+
+    Every login and launch looks its platform up; the registry changes rarely. Only approved
+    platforms are cached, and a miss always reads the database, so a new registration or an
+    approval takes effect at once; a removal takes effect within ``ttl`` seconds.
+    """
+
+    def __init__(self, db: Database, ttl: float = 5.0):
+        self.db = db
+        self._ttl = ttl
+        self._by_id: dict[int, tuple[float, PlatformInfo]] = {}
+        self._by_key: dict[tuple[str, str | None], tuple[float, PlatformInfo]] = {}
+
+    def _fresh(self, entry: tuple[float, PlatformInfo] | None) -> PlatformInfo | None:
+        if entry is not None and time.monotonic() - entry[0] < self._ttl:
+            return entry[1]
+        return None
+
+    def _remember(
+        self, info: PlatformInfo | None, key: tuple[str, str | None] | None = None
+    ) -> PlatformInfo | None:
+        if info is not None and info.approved:
+            stamp = time.monotonic()
+            self._by_id[info.id] = (stamp, info)
+            if key is not None:
+                self._by_key[key] = (stamp, info)
+        return info
+
+    def get(self, platform_id: int) -> PlatformInfo | None:
+        return self._fresh(self._by_id.get(platform_id)) or self._remember(get_platform(self.db, platform_id))
+
+    def find(self, issuer: str, client_id: str | None = None) -> PlatformInfo | None:
+        key = (issuer, client_id or None)
+        return self._fresh(self._by_key.get(key)) or self._remember(find_platform(self.db, issuer, client_id), key)

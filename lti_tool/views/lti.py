@@ -12,7 +12,7 @@ from .. import login_states
 from ..cookies import delete_cookie, is_secure_context, set_cookie
 from ..errors import LaunchError
 from ..launch import BrowserBindingMissing, record, state_cookie_name
-from ..platforms import find_platform, get_platform
+from ..platforms import get_platform
 from .errors import render_launch_error
 from .helpers import tool
 
@@ -82,7 +82,7 @@ def _login():
     if missing:
         raise LaunchError("bad_login_request", "missing " + ", ".join(missing))
     _check_target(params["target_link_uri"])
-    platform = find_platform(tool().db, params["iss"], params.get("client_id"))
+    platform = tool().platforms.find(params["iss"], params.get("client_id"))
     if platform is None:
         raise LaunchError(
             "unknown_platform",
