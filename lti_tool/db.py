@@ -7,7 +7,9 @@ PostgreSQL deployment in the ways the tool relies on (concurrent readers, cascad
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 from contextlib import contextmanager
+from pathlib import Path
 from datetime import UTC
 
 from sqlalchemy import DateTime, create_engine, event
@@ -56,15 +58,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _create_private_file(path: str) -> None:
+    """Create the SQLite file readable by its owner only: it holds the tool's private keys.
+
+    SQLite gives the -wal and -shm files the database file's permissions.
+    """
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 class Database:
     """The engine and session factory of one app."""
 
     def __init__(self, url: str):
         self.url = url
         if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(url.removeprefix("sqlite:///"))
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
