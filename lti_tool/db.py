@@ -6,11 +6,11 @@ PostgreSQL deployment in the ways the tool relies on (concurrent readers, cascad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from datetime import UTC
+from pathlib import Path
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine

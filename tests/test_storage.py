@@ -441,3 +441,17 @@ def test_a_launch_on_postgresql_is_recorded_and_its_replay_refused(make_tool, po
             assert session.get(LoginState, form.fields["state"]).consumed_at is not None
     finally:
         platform.stop()
+
+
+def test_the_sqlite_file_holding_the_keys_is_private(tmp_path):
+    import stat
+
+    from lti_tool.db import Database
+
+    database = Database(f"sqlite:///{tmp_path}/private/npqsl.sqlite3")
+    database.upgrade()
+    database.dispose()
+    for name in ("npqsl.sqlite3", "npqsl.sqlite3-wal"):
+        path = tmp_path / "private" / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
