@@ -22,6 +22,7 @@ from .launch_tokens import LaunchTokens
 from .platform_keys import PlatformKeys
 from .platforms import PlatformDirectory, PlatformInfo, list_platforms
 from .plugin_registry import load_plugins
+from .roster import RosterService
 from .services import ToolServiceConnector
 from .settings import Settings, SettingsError, load_settings
 
@@ -47,6 +48,7 @@ class Tool:
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
         self.events = EventRecorder(self.db)
+        self.rosters = RosterService(self.db, settings, cache, self.http, self.service_connector)
         self.demo = None  # the demo platform, made on first use in development
         self._frame_ancestors: tuple[float, str] = (0.0, "")
 

@@ -72,6 +72,12 @@ class _PrivacySchema(Schema):
     keep_emails = fields.Boolean(required=True)
 
 
+class _NrpsSchema(Schema):
+    roster_ttl_seconds = fields.Integer(required=True, validate=validate.Range(min=0, max=86400))
+    max_pages = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
+    max_members = fields.Integer(required=True, validate=validate.Range(min=1, max=1_000_000))
+
+
 class _SettingsSchema(Schema):
     env = fields.String(required=True, validate=validate.OneOf(["development", "production"]))
     instance_path = fields.String(required=True)
@@ -85,6 +91,7 @@ class _SettingsSchema(Schema):
     http = fields.Nested(_HttpSchema, required=True)
     keys = fields.Nested(_KeysSchema, required=True)
     privacy = fields.Nested(_PrivacySchema, required=True)
+    nrps = fields.Nested(_NrpsSchema, required=True)
     registration = fields.Nested(_RegistrationSchema, required=True)
 
     @validates("database_url")
@@ -133,6 +140,13 @@ class RegistrationSettings:
 
 
 @dataclass(frozen=True)
+class NrpsSettings:
+    roster_ttl_seconds: int
+    max_pages: int
+    max_members: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated settings of one running tool."""
 
@@ -150,6 +164,7 @@ class Settings:
     keep_names: bool
     keep_emails: bool
     registration: RegistrationSettings
+    nrps: NrpsSettings
 
     @property
     def is_development(self) -> bool:
@@ -258,6 +273,7 @@ def load_settings(
         keep_names=data["privacy"]["keep_names"],
         keep_emails=data["privacy"]["keep_emails"],
         registration=RegistrationSettings(**data["registration"]),
+        nrps=NrpsSettings(**data["nrps"]),
     )
 
 

@@ -4,6 +4,25 @@ A plugin is one launchable activity type (a module, a diagnostic, the final asse
 an object with the attributes and methods of ``Plugin`` below, exposed through the entry-point
 group ``npqsl_lti.plugins``. It never imports pylti1p3 and never calls a VLE or an LRS: the core
 does LTI and xAPI, and hands the plugin a ``LaunchContext``.
+
+Course rosters (for coach and assessor views) come from the VLE's Names and Role Provisioning
+service, fetched, cached and role-mapped by the core:
+
+- ``roster(context, *, refresh=False) -> Roster``: the members of the launch's course. Cached
+  for ``NPQSL_NRPS_ROSTER_TTL_SECONDS`` (10 minutes by default) and shared by every process.
+  Raises ``RosterUnavailable`` when the VLE does not share its class list, is down, refuses or
+  answers nonsense: show ``error.message`` to the person (``error.hint`` is for administrators,
+  ``error.code`` for logs and tests). Never anything else.
+- ``roster_offered(context) -> bool``: whether the launch's VLE shares its class list at all
+  (no HTTP), to hide a link that would only lead to that message.
+- ``Roster``: iterable ``Member``s in the VLE's order; ``len()``, ``.find(sub) -> Member | None``,
+  ``.candidates()``, ``.coaches()``, ``.assessors()``, ``.administrators()``,
+  ``.with_role(*roles)``, ``.active()`` (the role helpers give Active members unless called with
+  ``include_inactive=True``), ``.fetched_at`` (Unix time), ``.course_title``.
+- ``Member``: ``sub`` (the same id as ``LaunchContext.sub``), ``role`` (the tool role, mapped as
+  at launch), ``lti_roles``, ``status`` ("Active" or "Inactive"), ``active``, ``name``,
+  ``given_name``, ``family_name`` (None unless the tool keeps names), ``email`` (None unless it
+  keeps emails), ``display_name`` (a name, or ``sub`` when there is none), ``has_role(*roles)``.
 """
 
 from __future__ import annotations
@@ -16,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from lti_tool.context import LaunchContext
 from lti_tool.events import EVENT_KINDS, EventError, LearningEvent, Recording, Result, StateConflict
 from lti_tool.roles import ADMINISTRATOR, ASSESSOR, CANDIDATE, COACH, ROLES
+from lti_tool.roster import Member, Roster, RosterUnavailable
 
 if TYPE_CHECKING:
     from flask import Blueprint
@@ -30,15 +50,20 @@ __all__ = [
     "EventError",
     "LaunchContext",
     "LearningEvent",
+    "Member",
     "Offer",
     "Plugin",
     "PluginError",
     "Recording",
     "Result",
+    "Roster",
+    "RosterUnavailable",
     "StateConflict",
     "current_launch",
     "launch_reference",
     "record",
+    "roster",
+    "roster_offered",
     "validate_plugin",
 ]
 
@@ -120,6 +145,24 @@ def current_launch() -> LaunchContext:
     from lti_tool.views.activity import current_launch as read
 
     return read()
+
+
+def roster(context: LaunchContext, *, refresh: bool = False) -> Roster:
+    """The members of the launch's course, from the VLE (cached); raises RosterUnavailable.
+
+    ``refresh=True`` asks the VLE again even while the cached copy is fresh (cheaply, through
+    the VLE's differences link, when it offers one).
+    """
+    from flask import current_app
+
+    return current_app.extensions["npqsl_lti"].rosters.roster(context, refresh=refresh)
+
+
+def roster_offered(context: LaunchContext) -> bool:
+    """Whether the launch's VLE shares its class list with the tool (checked without HTTP)."""
+    from flask import current_app
+
+    return current_app.extensions["npqsl_lti"].rosters.offered(context)
 
 
 def validate_plugin(plugin: Any) -> None:
