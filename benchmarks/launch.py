@@ -1,243 +1,485 @@
-"""LTI 1.3 login + launch round trips: npqsl-lti against a minimal pylti1p3 tool.
+"""LTI 1.3 login + launch throughput: npqsl-lti against a pylti1p3 tool, each in its own gunicorn.
 
-    python benchmarks/launch.py [--launches N] [--concurrency C] [--warmup W] [--first-visit M]
-                                [--keep-state-cookies]
+    python benchmarks/launch.py [--launches N] [--concurrency 1,4,8] [--warmup W]
+                                [--platform-latency-ms X]
 
-Starts the test platform (tests/platform_emulator.py) on 127.0.0.1, our tool (tests/tool_server.py,
-SQLite in a temporary folder) and the pylti1p3 baseline (benchmarks/pylti1p3_baseline.py), all
-in this process, each behind a threaded Werkzeug server. One round trip is what a browser does:
+Each tool runs as a deployment runs it: its own process, ``gunicorn --workers 1 --worker-class
+sync`` on 127.0.0.1. Ours is ``lti_tool.app:create_app()`` on a SQLite instance folder prepared
+with ``npqsl-lti db upgrade`` and ``npqsl-lti platform add``; the baseline is
+``benchmarks/pylti1p3_baseline.py`` (pylti1p3's Flask example, configuration read per request);
+a no-op tool (``benchmarks/noop_tool.py``) served the same way shows the harness's own ceiling.
+The test platform (``benchmarks/bench_platform.py``) is a process of its own; this process is
+the client (one thread per simulated browser, http.client, cookies by hand).
 
-    GET  tool /login?iss=...&login_hint=...   (ours: the cookie probe hop on a first visit)
-      -> 302 platform /auth                    (the platform validates the request, signs an id_token)
-      <- auto-post form
-    POST tool /launch (id_token, state)        -> must answer 200
+One launch is what a browser without JavaScript does:
 
-Each worker keeps one browser session (cookie jar + keep-alive connections) for all its launches,
-as for a returning user; the first-visit series uses a fresh session per launch. Figures only:
-no assertions. Exits 1 if a launch fails, 0 otherwise.
+    GET  tool /login?iss=...&login_hint=user-N&...   -> 302 platform /auth?...
+    GET  platform /auth                               -> auto-post form with a signed id_token
+    POST tool /launch (id_token, state)               -> 200 and a page naming user N
+
+For each concurrency level (simulated browsers launching back to back) and each tool: a warm-up,
+then N measured launches. Printed per row: launches per second; latency percentiles; the tool
+worker's CPU, blocked and queued ms per launch (/proc and gunicorn hooks, see LEGEND) and the
+launches per second it could serve with a core to itself; the harness's CPU per launch (client
++ platform); the CPU other processes took meanwhile; the platform's JWKS fetches. Then the same
+with a delay on every platform endpoint (a VLE across a network). Figures only, no assertions;
+exits 1 if a launch fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import html
+import http.client
+import json
 import os
 import platform as host
-import queue
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for entry in (str(HERE), str(ROOT)):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-import requests  # noqa: E402
-from pylti1p3_baseline import BaselineServer  # noqa: E402
+import gunicorn_hooks  # noqa: E402
+import procs  # noqa: E402
+from pylti1p3_baseline import write_config  # noqa: E402
 
-from tests.browser import auto_post_form  # noqa: E402
-from tests.platform_emulator import TestPlatform  # noqa: E402
-from tests.tool_server import ToolServer  # noqa: E402
-
-# Cookies each tool sets per login (the browser binding of the state). A tool that does not delete
-# its cookie after the launch (pylti1p3 does not) leaves one per login for the login TTL (5 minutes),
-# so a browser launching hundreds of times within that window would send hundreds of cookies on every
-# request; a real returning user's launches are further apart. By default the benchmark drops them
-# after each round trip (see --keep-state-cookies).
+OURS = "npqsl-lti (ours)"
+BASELINE = "pylti1p3 baseline"
+NOOP = "no-op tool"
+CLIENT_ID = "bench-client-1"
+DEPLOYMENT_ID = "bench-deploy-1"
+# Cookies a tool sets per login to bind the state to the browser. Ours deletes its own at the
+# launch; pylti1p3 leaves its one for the login TTL, so a browser launching hundreds of times a
+# minute would pile up hundreds. Real users launch far less often: the client drops any left.
 STATE_COOKIE_PREFIXES = ("lti_state_", "lti1p3-state-")
+MAX_REDIRECTS = 5
+TIMEOUT = 30.0
+FORM_ACTION = re.compile(r'<form[^>]*\baction="([^"]*)"')
+FORM_INPUT = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 
 
 class LaunchFailed(Exception):
     pass
 
 
+class Connection(http.client.HTTPConnection):
+    """http.client's connection, sending a request's headers and body in one write.
+
+    http.client sends them in two; a client thread that loses the CPU between the two would leave
+    the tool's worker waiting for the body inside its request, time that is the harness's.
+    """
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        buffer = getattr(self, "_buffer", None)
+        if isinstance(message_body, bytes) and not encode_chunked and isinstance(buffer, list):
+            buffer.extend((b"", b""))
+            message = b"\r\n".join(buffer) + message_body
+            del buffer[:]
+            self.send(message)
+            return
+        super()._send_output(message_body, encode_chunked)
+
+
 @dataclass
-class ServerTimes:
-    """CPU and wall time spent inside one tool's WSGI app, summed over every request it served."""
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
 
-    cpu: float = 0.0
-    wall: float = 0.0
-    requests: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def reset(self) -> None:
-        with self.lock:
-            self.cpu = self.wall = 0.0
-            self.requests = 0
+class Browser:
+    """A browser without JavaScript: a keep-alive connection and a cookie jar per origin.
 
-    def wrap(self, wsgi_app: Callable) -> Callable:
-        def timed(environ, start_response):
-            cpu0, wall0 = time.thread_time(), time.perf_counter()
+    Cookies are kept per host:port (the tools and the platform stand for different sites);
+    Path and Domain are ignored (every cookie here is Path=/ on a host of its own).
+    """
+
+    def __init__(self) -> None:
+        self.connections: dict[str, http.client.HTTPConnection] = {}
+        self.cookies: dict[str, dict[str, str]] = {}
+
+    def request(self, method: str, url: str, body: bytes | None = None) -> Reply:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Accept": "text/html", "User-Agent": "npqsl-bench"}
+        jar = self.cookies.get(netloc)
+        if jar:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in range(2):
+            conn = self.connections.get(netloc)
+            if conn is None:
+                conn = Connection(parts.hostname, parts.port, timeout=TIMEOUT)
+                self.connections[netloc] = conn
+            reused = conn.sock is not None
             try:
-                return wsgi_app(environ, start_response)
-            finally:
-                cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
-                with self.lock:
-                    self.cpu += cpu
-                    self.wall += wall
-                    self.requests += 1
+                conn.request(method, target, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                if not reused or attempt:  # a fresh connection failed: a real error
+                    raise
+                continue  # the server closed an idle keep-alive connection: once more
+            # A "Connection: close" answer (gunicorn's sync worker) closes the socket; http.client
+            # opens a new one for the next request.
+            self._store(netloc, response.headers.get_all("Set-Cookie") or [])
+            return Reply(response.status, response.headers, data)
+        raise AssertionError("unreachable")
 
-        return timed
+    def _store(self, netloc: str, set_cookies: list[str]) -> None:
+        jar = self.cookies.setdefault(netloc, {})
+        for header in set_cookies:
+            first, *attributes = header.split(";")
+            name, _, value = first.strip().partition("=")
+            max_age = expires = None
+            for attribute in attributes:
+                key, _, val = attribute.strip().partition("=")
+                key = key.lower()
+                if key == "max-age":
+                    max_age = int(val)
+                elif key == "expires":
+                    try:
+                        expires = parsedate_to_datetime(val).timestamp()
+                    except (TypeError, ValueError):
+                        expires = None
+            expired = max_age <= 0 if max_age is not None else (expires is not None and expires <= time.time())
+            if expired:
+                jar.pop(name, None)
+            else:
+                jar[name] = value
+
+    def drop_cookies(self, netloc: str, prefixes: tuple[str, ...]) -> None:
+        jar = self.cookies.get(netloc, {})
+        for name in [n for n in jar if n.startswith(prefixes)]:
+            del jar[name]
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
 
 
 @dataclass
 class Target:
     name: str
-    login_url: str
-    launch_url: str
-    times: ServerTimes
+    server: procs.Server
+    login_path: str
+    launch_path: str
+    jwks_name: str
+    stats_path: Path
+    worker_pid: int = 0
+
+    @property
+    def login_url(self) -> str:
+        return self.server.base_url + self.login_path
+
+    @property
+    def launch_url(self) -> str:
+        return self.server.base_url + self.launch_path
 
 
 @dataclass
-class Result:
+class PlatformHandle:
+    server: procs.Server
+    control: http.client.HTTPConnection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.control = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=TIMEOUT)
+
+    @property
+    def issuer(self) -> str:
+        return self.server.base_url
+
+    @property
+    def auth_url(self) -> str:
+        return self.server.base_url + "/auth"
+
+    def _call(self, method: str, path: str) -> dict:
+        for attempt in range(2):
+            try:
+                self.control.request(method, path)
+                response = self.control.getresponse()
+                return json.loads(response.read())
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.control.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def stats(self) -> dict:
+        return self._call("GET", "/_stats")
+
+    def set_latency(self, ms: float) -> None:
+        self._call("POST", f"/_latency?ms={ms}")
+
+
+def launch_once(browser: Browser, target: Target, platform: PlatformHandle, user: int) -> float:
+    """One login + launch for user N; its latency in seconds."""
+    params = {
+        "iss": platform.issuer,
+        "login_hint": f"user-{user}",
+        "target_link_uri": target.launch_url,
+        "lti_message_hint": "rl-1",
+        "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT_ID,
+    }
+    url = f"{target.login_url}?{urlencode(params)}"
+    start = time.perf_counter()
+    reply = browser.request("GET", url)
+    for _ in range(MAX_REDIRECTS):
+        if reply.status not in (301, 302, 303, 307, 308):
+            break
+        url = urljoin(url, reply.headers["Location"])
+        reply = browser.request("GET", url)
+    if reply.status != 200 or not url.startswith(platform.auth_url + "?"):
+        raise LaunchFailed(
+            f"{target.name}: login ended at {url[:120]} with HTTP {reply.status}: {reply.body[:300]!r}"
+        )
+    page = reply.body.decode("utf-8")
+    action = FORM_ACTION.search(page)
+    if action is None:
+        raise LaunchFailed(f"{target.name}: no auto-post form from the platform: {page[:300]!r}")
+    fields = {html.unescape(k): html.unescape(v) for k, v in FORM_INPUT.findall(page)}
+    reply = browser.request("POST", html.unescape(action.group(1)), urlencode(fields).encode())
+    elapsed = time.perf_counter() - start
+    if reply.status != 200 or f"Learner {user}".encode() not in reply.body:
+        raise LaunchFailed(f"{target.name}: launch answered HTTP {reply.status}: {reply.body[:300]!r}")
+    browser.drop_cookies(urlsplit(target.launch_url).netloc, STATE_COOKIE_PREFIXES)
+    return elapsed
+
+
+@dataclass
+class Row:
     name: str
+    concurrency: int
     launches: int
     wall: float
     latencies: list[float]
-    process_cpu: float
-    server_cpu: float
-    server_wall: float
-    server_requests: int
+    tool_cpu: float  # the worker's CPU time (/proc)
+    tool_queued: float  # the worker's time runnable but waiting for a CPU (schedstat)
+    request_wall: float  # the worker's wall time inside requests (gunicorn hooks)
+    request_run: float  # ... of which on a CPU
+    request_queued: float  # ... of which waiting for a CPU
+    requests: int  # requests the tool served during the measured launches
+    client_cpu: float
+    platform_cpu: float
+    others_cpu: float  # CPU used by the rest of the machine meanwhile
+    jwks: int
 
     @property
     def rate(self) -> float:
         return self.launches / self.wall
 
+    @property
+    def blocked(self) -> float:
+        """Time inside requests the worker waited for something other than a CPU (the network)."""
+        return max(0.0, self.request_wall - self.request_run - self.request_queued)
+
+    @property
+    def idle(self) -> float:
+        """The rest of the worker's wall time: no request to serve, or waiting for the client to close."""
+        return max(0.0, self.wall - self.tool_cpu - self.blocked - self.tool_queued)
+
+    @property
+    def capacity(self) -> float:
+        """Launches/s one sync worker would serve with a core to itself: 1 / (CPU + blocked)."""
+        return self.launches / (self.tool_cpu + self.blocked)
+
+    @property
+    def harness_cpu(self) -> float:
+        return self.client_cpu + self.platform_cpu
+
     def percentile(self, p: int) -> float:
-        if len(self.latencies) < 2:
-            return self.latencies[0] * 1000
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
 
+    def ms(self, seconds: float) -> float:
+        return 1000 * seconds / self.launches
 
-def new_browser() -> requests.Session:
-    return requests.Session()
+    def share(self, seconds: float) -> float:
+        return 100 * seconds / self.wall
 
-
-def round_trip(browser: requests.Session, target: Target, platform: TestPlatform, keep_state: bool) -> float:
-    """One login + launch, as a browser without JavaScript does it; returns its latency in seconds."""
-    params = platform.login_params(target.launch_url, platform.prepare())
-    start = time.perf_counter()
-    response = browser.get(target.login_url, params=params, timeout=10)
-    if response.status_code != 200 or not response.url.startswith(platform.auth_url):
-        raise LaunchFailed(
-            f"{target.name}: login ended at {response.url} with HTTP {response.status_code}: {response.text[:300]}"
+    def format(self) -> str:
+        return (
+            f"{self.name:<19}{self.concurrency:>7}{self.rate:>9.1f}{self.percentile(50):>7.1f}"
+            f"{self.percentile(95):>7.1f}{self.percentile(99):>7.1f}"
+            f"{self.ms(self.tool_cpu):>8.2f}{self.ms(self.blocked):>8.2f}{self.ms(self.tool_queued):>8.2f}"
+            f"{self.ms(self.idle):>7.2f}"
+            f"{self.capacity:>7.0f}"
+            f"{self.ms(self.harness_cpu):>8.2f}{self.share(self.harness_cpu):>5.0f}%"
+            f"{self.share(self.others_cpu):>7.0f}%{self.jwks:>6}{self.requests / self.launches:>5.1f}"
         )
-    form = auto_post_form(response.text, response.url)
-    response = browser.post(form.action, data=form.fields, timeout=10)
-    elapsed = time.perf_counter() - start
-    if response.status_code != 200:
-        raise LaunchFailed(f"{target.name}: launch answered HTTP {response.status_code}: {response.text[:300]}")
-    if not keep_state:
-        for name in [c.name for c in browser.cookies if c.name.startswith(STATE_COOKIE_PREFIXES)]:
-            del browser.cookies[name]
-    return elapsed
-
-
-def run_series(
-    target: Target,
-    platform: TestPlatform,
-    *,
-    launches: int,
-    concurrency: int,
-    browsers: list[requests.Session] | None,
-    keep_state: bool,
-) -> Result:
-    """`launches` round trips on `concurrency` workers; browsers=None means a fresh one per launch."""
-    pool: queue.Queue[requests.Session] = queue.Queue()
-    for browser in browsers or []:
-        pool.put(browser)
-
-    def one(_index: int) -> float:
-        if browsers is None:
-            with new_browser() as fresh:
-                return round_trip(fresh, target, platform, keep_state)
-        browser = pool.get()
-        try:
-            return round_trip(browser, target, platform, keep_state)
-        finally:
-            pool.put(browser)
-
-    target.times.reset()
-    cpu0 = time.process_time()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as executor:
-        latencies = list(executor.map(one, range(launches)))
-    wall = time.perf_counter() - start
-    process_cpu = time.process_time() - cpu0
-    times = target.times
-    return Result(target.name, launches, wall, latencies, process_cpu, times.cpu, times.wall, times.requests)
-
-
-def bench_target(target: Target, platform: TestPlatform, args: argparse.Namespace) -> dict[str, object]:
-    """Warm-up, the measured run with reused browsers, and the first-visit run, for one tool."""
-    jwks_before = platform.jwks_requests
-    browsers = [new_browser() for _ in range(args.concurrency)]
-    # Warm-up: every worker's browser does a few launches first (sets the probe cookie, opens
-    # keep-alive connections, fills the tool's caches); none of it is counted.
-    for browser in browsers:
-        for _ in range(args.warmup):
-            round_trip(browser, target, platform, args.keep_state_cookies)
-    warm_launches = args.warmup * len(browsers)
-    jwks_measured_before = platform.jwks_requests
-    measured = run_series(
-        target,
-        platform,
-        launches=args.launches,
-        concurrency=args.concurrency,
-        browsers=browsers,
-        keep_state=args.keep_state_cookies,
-    )
-    jwks_measured = platform.jwks_requests - jwks_measured_before
-    first_visit = None
-    if args.first_visit:
-        first_visit = run_series(
-            target,
-            platform,
-            launches=args.first_visit,
-            concurrency=args.concurrency,
-            browsers=None,
-            keep_state=args.keep_state_cookies,
-        )
-    for browser in browsers:
-        browser.close()
-    total_launches = warm_launches + args.launches + (args.first_visit or 0)
-    return {
-        "measured": measured,
-        "first_visit": first_visit,
-        "jwks_total": platform.jwks_requests - jwks_before,
-        "jwks_measured": jwks_measured,
-        "total_launches": total_launches,
-    }
 
 
 HEADER = (
-    f"{'':<20}{'launches':>9}{'wall s':>8}{'launches/s':>11}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
-    f"{'tool ms':>9}{'tool CPU':>9}{'all CPU':>9}"
+    f"{'':<19}{'clients':>7}{'launch/s':>9}{'p50':>7}{'p95':>7}{'p99':>7}"
+    f"{'CPU':>8}{'blocked':>8}{'queued':>8}{'idle':>7}{'cap/s':>7}{'harness':>8}{'busy':>6}{'others':>8}{'JWKS':>6}{'req':>5}"
 )
+LEGEND = """\
+clients   simulated browsers, each launching again as soon as its previous launch is done
+launch/s  measured launches / wall time
+p50..p99  latency of one whole login + launch (three HTTP requests), ms
+CPU       the tool worker's CPU ms per launch (/proc/<pid>/stat utime + stime)
+blocked   ms per launch the worker waited inside requests for anything but a CPU: the network
+          (the baseline's JWKS fetch), the disk, a lock (gunicorn hooks: wall time in requests
+          - thread CPU time - run delay from /proc/thread-self/schedstat)
+queued    ms per launch the worker was ready to run but waiting for a CPU (/proc/<pid>/schedstat):
+          time lost to the other processes on this 2-core machine, the harness's included
+idle      the rest of the worker's time per launch (1000 / launch/s - CPU - blocked - queued): no
+          request waiting, or gunicorn's sync worker lingering after each response until the
+          client closes the connection (close_graceful); about 0 when the worker is saturated
+cap/s     1000 / (CPU + blocked): launches/s the one sync worker would serve with a core to itself
+          and nothing lost to its clients
+harness   CPU ms per launch of the client and platform processes; busy = their CPU / wall time
+others    CPU used by the rest of the machine meanwhile (other people's jobs), % of one core
+JWKS      key-set requests the platform answered for that tool during the measured launches
+req       HTTP requests the tool served per launch (2: login and launch; ours' first-visit cookie
+          probe would make it 3, and happens only in the warm-up)"""
 
 
-def row(result: Result) -> str:
-    per_launch = 1000 / result.launches
+def run_level(target: Target, platform: PlatformHandle, *, concurrency: int, launches: int, warmup: int) -> Row:
+    """A warm-up, then `launches` launches by `concurrency` browsers (one thread each)."""
+    browsers = [Browser() for _ in range(concurrency)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    issued = 0
+    latencies: list[float] = []
+
+    def warm(index: int) -> None:
+        try:
+            for _ in range(warmup):
+                launch_once(browsers[index], target, platform, index + 1)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+
+    def work(index: int) -> None:
+        nonlocal issued
+        try:
+            while not stop.is_set():
+                with lock:
+                    if issued >= launches:
+                        return
+                    issued += 1
+                latency = launch_once(browsers[index], target, platform, index + 1)
+                with lock:
+                    latencies.append(latency)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+            stop.set()
+
+    def in_threads(func) -> None:
+        threads = [threading.Thread(target=func, args=(i,), daemon=True) for i in range(concurrency)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    try:
+        in_threads(warm)
+        worker = target.server.worker_pid()
+        if worker != target.worker_pid:
+            raise LaunchFailed(
+                f"{target.name}: gunicorn replaced its worker (pid {target.worker_pid} -> {worker})"
+            )
+        before = platform.stats()
+        platform_pid = platform.server.proc.pid
+        tool0, queued0 = procs.cpu_seconds(worker), procs.run_queue_seconds(worker)
+        request0 = gunicorn_hooks.read(str(target.stats_path))
+        client0, platform0 = sum(os.times()[:2]), procs.cpu_seconds(platform_pid)
+        machine0 = procs.machine_busy_seconds()
+        start = time.perf_counter()
+        in_threads(work)
+        wall = time.perf_counter() - start
+        machine = procs.machine_busy_seconds() - machine0
+        tool_cpu = procs.cpu_seconds(worker) - tool0
+        tool_queued = procs.run_queue_seconds(worker) - queued0
+        request1 = gunicorn_hooks.read(str(target.stats_path))
+        client_cpu, platform_cpu = sum(os.times()[:2]) - client0, procs.cpu_seconds(platform_pid) - platform0
+        after = platform.stats()
+    finally:
+        for browser in browsers:
+            browser.close()
+    jwks = after["jwks_requests"].get(target.jwks_name, 0) - before["jwks_requests"].get(target.jwks_name, 0)
+    return Row(
+        name=target.name,
+        concurrency=concurrency,
+        launches=launches,
+        wall=wall,
+        latencies=latencies,
+        tool_cpu=tool_cpu,
+        tool_queued=tool_queued,
+        request_wall=request1[0] - request0[0],
+        request_run=request1[1] - request0[1],
+        request_queued=request1[2] - request0[2],
+        requests=request1[3] - request0[3],
+        client_cpu=client_cpu,
+        platform_cpu=platform_cpu,
+        others_cpu=max(0.0, machine - tool_cpu - client_cpu - platform_cpu),
+        jwks=jwks,
+    )
+
+
+def run_table(targets: list[Target], platform: PlatformHandle, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    print(HEADER, flush=True)
+    for concurrency in args.concurrency:
+        for target in targets:
+            row = run_level(target, platform, concurrency=concurrency, launches=args.launches, warmup=args.warmup)
+            print(row.format(), flush=True)
+            rows.append(row)
+    return rows
+
+
+def ratios(rows: list[Row], levels: list[int], measure=lambda row: row.rate) -> dict[int, float]:
+    """ours / baseline, per concurrency level."""
+    value = {(r.name, r.concurrency): measure(r) for r in rows}
+    return {c: value[(OURS, c)] / value[(BASELINE, c)] for c in levels}
+
+
+def clients(count: int) -> str:
+    return f"{count} client" + ("s" if count != 1 else "")
+
+
+def harness_summary(title: str, rows: list[Row]) -> str:
+    """How far the tools were from what the harness itself can carry."""
+    noop = max((r for r in rows if r.name == NOOP), key=lambda r: r.rate)
+    best = max((r for r in rows if r.name != NOOP), key=lambda r: r.rate)
     return (
-        f"{result.name:<20}{result.launches:>9}{result.wall:>8.2f}{result.rate:>11.1f}"
-        f"{result.percentile(50):>8.2f}{result.percentile(95):>8.2f}{result.percentile(99):>8.2f}"
-        f"{result.server_wall * per_launch:>9.2f}{result.server_cpu * per_launch:>9.2f}"
-        f"{result.process_cpu * per_launch:>9.2f}"
+        f"Harness, {title}: the no-op tool reached {noop.rate:.0f} launches/s ({clients(noop.concurrency)}; "
+        f"client + platform {noop.ms(noop.harness_cpu):.1f} ms CPU per launch); the fastest real tool "
+        f"row, {best.name} at {clients(best.concurrency)}, reached {best.rate:.0f} ({100 * best.rate / noop.rate:.0f}%)"
     )
 
 
 def tree_state() -> str:
-    """The commit measured, and whether the work tree differs from it (figures are of the work tree)."""
+    """The code measured: the commit, and whether lti_tool/ differs from it (the figures are of the
+    work tree), or where lti_tool comes from if the tools import it from elsewhere (PYTHONPATH)."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import lti_tool; print(lti_tool.__file__)"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    if found and not Path(found).resolve().is_relative_to(ROOT):
+        return f"lti_tool from {Path(found).parent}"
     try:
         head = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -250,107 +492,214 @@ def tree_state() -> str:
     return f"commit {head}" + (" + uncommitted changes in lti_tool/" if dirty else "")
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any NPQSL_* setting of the caller's, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPQSL_")}
+    env.update(extra)
+    return env
+
+
+def start_all(tmp: Path, ours_extra: dict[str, str]) -> tuple[PlatformHandle, list[Target]]:
+    platform_port, ours_port, baseline_port, noop_port = procs.free_ports(4)
+    issuer = f"http://127.0.0.1:{platform_port}"
+    launch_urls = {
+        "ours": f"http://127.0.0.1:{ours_port}/lti/launch",
+        "baseline": f"http://127.0.0.1:{baseline_port}/launch",
+        "noop": f"http://127.0.0.1:{noop_port}/launch",
+    }
+    cmd = [sys.executable, str(HERE / "bench_platform.py"), "--port", str(platform_port)]
+    cmd += ["--client-id", CLIENT_ID, "--deployment-id", DEPLOYMENT_ID]
+    for url in launch_urls.values():
+        cmd += ["--redirect-uri", url]
+    platform_server = procs.Server(
+        "platform", cmd, port=platform_port, env=clean_env(), log_path=tmp / "platform.log"
+    )
+    platform_server.start().wait_ready("/_stats")
+    platform = PlatformHandle(platform_server)
+
+    # Ours, set up as an operator would: migrate, register the platform, serve the app factory.
+    ours_env = {"NPQSL_ENV": "development", "NPQSL_INSTANCE_PATH": str(tmp / "ours"), **ours_extra}
+    cli = [sys.executable, "-m", "lti_tool.cli"]
+    for step in (
+        ["db", "upgrade"],
+        ["platform", "add", "--issuer", issuer, "--client-id", CLIENT_ID, "--deployment-id", DEPLOYMENT_ID]
+        + [
+            "--auth-url",
+            issuer + "/auth",
+            "--token-url",
+            issuer + "/token",
+            "--keyset-url",
+            issuer + "/jwks/ours",
+        ],
+    ):
+        done = subprocess.run(cli + step, env=clean_env(**ours_env), capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"npqsl-lti {' '.join(step[:2])} failed:\n{done.stdout}{done.stderr}")
+    config = write_config(
+        tmp / "baseline",
+        issuer=issuer,
+        client_id=CLIENT_ID,
+        deployment_id=DEPLOYMENT_ID,
+        auth_login_url=issuer + "/auth",
+        auth_token_url=issuer + "/token",
+        key_set_url=issuer + "/jwks/baseline",
+    )
+    noop_env = {
+        "NOOP_AUTH_URL": issuer + "/auth",
+        "NOOP_CLIENT_ID": CLIENT_ID,
+        "NOOP_LAUNCH_URL": launch_urls["noop"],
+    }
+    specs = [
+        # name, app, port, pythonpath, environment, login path, launch path, JWKS name, ready check
+        (NOOP, "noop_tool:create_app()", noop_port, HERE, noop_env, "/login", "/launch", "noop", None),
+        (
+            OURS,
+            "lti_tool.app:create_app()",
+            ours_port,
+            None,
+            ours_env,
+            "/lti/login",
+            "/lti/launch",
+            "ours",
+            "/healthz",
+        ),
+        (
+            BASELINE,
+            "pylti1p3_baseline:create_app()",
+            baseline_port,
+            HERE,
+            {"BASELINE_LTI_CONFIG": str(config)},
+            "/login",
+            "/launch",
+            "baseline",
+            "/jwks",
+        ),
+    ]
+    started = []
+    for name, app, port, pythonpath, env, login_path, launch_path, jwks_name, ready in specs:
+        stats_path = tmp / f"{jwks_name}.worker-stats"
+        server = procs.Server(
+            name,
+            procs.gunicorn_cmd(app, port, pythonpath),
+            port=port,
+            env={**clean_env(**env), "BENCH_WORKER_STATS": str(stats_path)},
+            log_path=tmp / f"{jwks_name}.log",
+        )
+        started.append((Target(name, server.start(), login_path, launch_path, jwks_name, stats_path), ready))
+    for target, ready in started:
+        # The no-op tool has no health page: any answer will do.
+        target.server.wait_ready(ready or "/", any_status=ready is None)
+        target.worker_pid = target.server.worker_pid()
+    return platform, [target for target, _ in started]
+
+
+def gunicorn_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("gunicorn")
+    except Exception:  # noqa: BLE001 - only for the header line
+        return "?"
+
+
+def levels(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or any(v < 1 or v > 64 for v in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of numbers from 1 to 64")
+    return values
+
+
+def setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("NPQSL_"):
+        raise argparse.ArgumentTypeError("NPQSL_NAME=VALUE")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--launches", type=int, default=300, help="measured round trips per tool (300)")
-    parser.add_argument("--concurrency", type=int, default=1, help="worker threads, one browser each (1)")
-    parser.add_argument("--warmup", type=int, default=3, help="uncounted launches per worker first (3)")
+    parser.add_argument("--launches", type=int, default=400, help="measured launches per tool and level (400)")
     parser.add_argument(
-        "--first-visit",
-        type=int,
-        default=50,
-        help="extra launches, each from a fresh browser (no cookies, new connections); 0 skips (50)",
+        "--concurrency", type=levels, default=[1, 4, 8], help="simulated browsers, comma-separated (1,4,8)"
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="uncounted launches per browser first (5)")
+    parser.add_argument(
+        "--platform-latency-ms",
+        type=float,
+        default=20.0,
+        help="after the loopback table, a second with this delay on every platform endpoint; 0 skips (20)",
     )
     parser.add_argument(
-        "--keep-state-cookies",
-        action="store_true",
-        help="keep each login's state cookie in the browser after its launch (as if all launches "
-        "happened within the 5-minute login TTL); by default they are dropped",
+        "--ours-env",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NPQSL_NAME=VALUE",
+        help="one more setting for our tool (repeat), e.g. NPQSL_DATABASE_URL=postgresql+psycopg2://...",
     )
     args = parser.parse_args(argv)
-    if args.launches < 1 or args.concurrency < 1 or args.warmup < 0 or args.first_visit < 0:
-        parser.error("--launches and --concurrency must be at least 1, --warmup and --first-visit at least 0")
+    if not 2 <= args.launches <= 100_000 or not 0 <= args.warmup <= 1000:
+        parser.error("--launches must be 2..100000 and --warmup 0..1000")
+    if not 0 <= args.platform_latency_ms <= 5000:
+        parser.error("--platform-latency-ms must be 0..5000")
 
-    # Our tool logs every login and launch at INFO: the records are still made (their cost is part
-    # of a real request) but not printed.
-    # Werkzeug's per-request access log is a development-server feature (gunicorn logs apart), so
-    # it is switched off altogether.
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().handlers[0].setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
+    procs.install_cleanup()
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    platform = TestPlatform().start()
-    with tempfile.TemporaryDirectory(prefix="npqsl-bench-") as tmp:
-        ours = ToolServer(Path(tmp) / "tool")
-        ours.register(platform)
-        ours_times = ServerTimes()
-        ours.app.wsgi_app = ours_times.wrap(ours.app.wsgi_app)
-        ours.start()
-        baseline = BaselineServer.for_platform(platform)
-        baseline_times = ServerTimes()
-        baseline.app.wsgi_app = baseline_times.wrap(baseline.app.wsgi_app)
-        baseline.start()
-        targets = [
-            Target("npqsl-lti (ours)", ours.login_url, ours.launch_url, ours_times),
-            Target("pylti1p3 baseline", baseline.login_url, baseline.launch_url, baseline_times),
-        ]
+    with tempfile.TemporaryDirectory(prefix="npqsl-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         try:
-            runs = {target.name: bench_target(target, platform, args) for target in targets}
-        except LaunchFailed as failure:
-            print(f"launch failed: {failure}", file=sys.stderr)
+            platform, targets = start_all(tmp, dict(args.ours_env))
+            print(
+                f"LTI 1.3 login+launch — {date.today().isoformat()}, Python {host.python_version()}, "
+                f"{os.cpu_count()} CPUs, {tree_state()}, gunicorn {gunicorn_version()}"
+            )
+            print(
+                "Each tool: its own process, gunicorn --workers 1 --worker-class sync on 127.0.0.1. "
+                "Platform and client: two more processes."
+            )
+            print(
+                f"{args.launches} measured launches per tool and level after {args.warmup} warm-up launches "
+                f"per browser; load average before {load_before}"
+            )
+            print()
+            print("Loopback: the platform answers at once")
+            loopback = run_table(targets, platform, args)
+            delayed = []
+            if args.platform_latency_ms:
+                platform.set_latency(args.platform_latency_ms)
+                print()
+                print(
+                    f"Platform {args.platform_latency_ms:g} ms away: every /auth and JWKS answer delayed by "
+                    f"{args.platform_latency_ms:g} ms (a VLE across a network)"
+                )
+                delayed = run_table(targets, platform, args)
+        except (LaunchFailed, RuntimeError, OSError) as failure:
+            print(f"benchmark failed: {failure!r}", file=sys.stderr)
+            for log in sorted(tmp.glob("*.log")):
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                print(f"--- last lines of {log.name}:\n{tail}", file=sys.stderr)
             return 1
         finally:
-            baseline.stop()
-            ours.stop()
-            platform.stop()
+            procs.stop_all()
 
-    ours_run, base_run = runs[targets[0].name], runs[targets[1].name]
-    print(
-        f"LTI 1.3 login+launch round trips — {date.today().isoformat()}, Python {host.python_version()}, "
-        f"{os.cpu_count()} CPUs, {tree_state()}"
-    )
-    print("The platform, both tools and the client share this process (one GIL), each server in threads.")
-    print(
-        f"{args.launches} launches per tool, concurrency {args.concurrency}, warm-up {args.warmup} per worker, "
-        f"state cookies {'kept' if args.keep_state_cookies else 'dropped after each launch'}, "
-        f"load average before {load_before}"
-    )
     print()
-    print("Returning browser (one session per worker, probe cookie already set):")
-    print(HEADER)
-    for run in (ours_run, base_run):
-        print(row(run["measured"]))
-    if args.first_visit:
-        print()
-        print("First visit (a fresh browser per launch; ours adds the cookie-probe hop):")
-        print(HEADER)
-        for run in (ours_run, base_run):
-            print(row(run["first_visit"]))
+    print(LEGEND)
     print()
-    print("tool ms / tool CPU = wall / CPU time inside that tool's WSGI app, per launch (all its requests);")
-    print("all CPU = CPU time of the whole process per launch (client + platform + tool); all in ms.")
+    top = max(args.concurrency)
+    tables = [("loopback", loopback), (f"platform {args.platform_latency_ms:g} ms away", delayed)]
+    for title, rows in (t for t in tables if t[1]):
+        for label, measure in (("launches/s", lambda r: r.rate), ("cap/s", lambda r: r.capacity)):
+            ratio = ratios(rows, args.concurrency, measure)
+            shown = ", ".join(f"{clients(c)} {ratio[c]:.2f}x" for c in args.concurrency)
+            print(f"ours/baseline {label}, {title}: {shown}")
     print()
-    for name, run in runs.items():
-        print(
-            f"platform.jwks_requests {name}: {run['jwks_total']} over all {run['total_launches']} launches "
-            f"({run['jwks_measured']} during the measured run)"
-        )
+    for title, rows in (t for t in tables if t[1]):
+        print(harness_summary(title, rows))
+    print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print()
-    ours_m, base_m = ours_run["measured"], base_run["measured"]
-    ratio = ours_m.rate / base_m.rate
-    verdict = "met" if ratio >= 2 else "NOT met"
-    print(
-        f"ours/baseline launches/s: {ours_m.rate:.1f} / {base_m.rate:.1f} = {ratio:.2f}x (target >= 2x: {verdict})"
-    )
-    cpu_ratio = base_m.server_cpu / ours_m.server_cpu if ours_m.server_cpu else float("inf")
-    print(
-        f"tool CPU per launch, baseline/ours: {base_m.server_cpu / base_m.launches * 1000:.2f} / "
-        f"{ours_m.server_cpu / ours_m.launches * 1000:.2f} ms = {cpu_ratio:.2f}x"
-    )
-    if args.first_visit:
-        ours_f, base_f = ours_run["first_visit"], base_run["first_visit"]
-        print(f"first visit ours/baseline launches/s: {ours_f.rate / base_f.rate:.2f}x")
+    headline = ratios(loopback, [top])[top]
+    verdict = "met" if headline >= 2 else "NOT met"
+    print(f"Target ours >= 2x baseline launches/s (loopback, {clients(top)}): {headline:.2f}x — {verdict}")
     return 0
 
 
