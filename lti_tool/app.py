@@ -19,6 +19,7 @@ from .http import make_http_session
 from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
 from .launch_tokens import LaunchTokens
+from .outbox import installed_receivers
 from .platform_keys import PlatformKeys
 from .platforms import PlatformDirectory, PlatformInfo, list_platforms
 from .plugin_registry import load_plugins
@@ -48,8 +49,10 @@ class Tool:
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
         self.events = EventRecorder(self.db)
+        self.events.receivers.extend(installed_receivers(self))
         self.rosters = RosterService(self.db, settings, cache, self.http, self.service_connector)
         self.demo = None  # the demo platform, made on first use in development
+        self.background_worker = None  # the in-process outbox worker (outbox.inline_worker)
         self._frame_ancestors: tuple[float, str] = (0.0, "")
 
     def url_for_public(self, endpoint: str, **values) -> str:
@@ -86,6 +89,19 @@ class Tool:
         self._frame_ancestors = (time.monotonic(), value)
         return value
 
+    def start_worker(self, app: Flask) -> None:
+        """Deliver the outbox from a thread of this process (development; tests that ask for it)."""
+        from .worker import WorkerThreads
+
+        if self.background_worker is None:
+            self.background_worker = WorkerThreads(app, prefix="inline").start()
+
+    def stop_worker(self) -> None:
+        """Stop the in-process outbox worker after its current delivery, if it runs."""
+        if self.background_worker is not None:
+            self.background_worker.stop()
+            self.background_worker = None
+
     def check_schema(self) -> None:
         """Refuse to serve from a database that has not been migrated."""
         if not inspect(self.db.engine).has_table("tool_keys"):
@@ -102,8 +118,12 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("lti_tool").setLevel(level)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the tool: settings from config/default.toml and NPQSL_* unless given."""
+def create_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> Flask:
+    """Build the tool: settings from config/default.toml and NPQSL_* unless given.
+
+    ``start_worker`` overrides ``outbox.inline_worker`` (``npqsl-lti worker`` builds the app
+    without its thread, and runs its own workers).
+    """
     settings = settings or load_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__, instance_path=str(settings.instance_path))
@@ -121,13 +141,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys.ensure_signing_key(tool.db)
     app.extensions["npqsl_lti"] = tool
 
-    from .views import activity, deep_linking, lti, registration, wellknown
+    from .views import activity, admin, deep_linking, lti, registration, wellknown
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(activity.bp)
     app.register_blueprint(registration.bp)
     app.register_blueprint(deep_linking.bp)
+    app.register_blueprint(admin.bp)
     if settings.is_development:
         from .views import demo
 
@@ -136,6 +157,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         blueprint = plugin.blueprint()
         if blueprint is not None:
             app.register_blueprint(blueprint, url_prefix=f"/p/{plugin.key}")
+
+    if settings.outbox.inline_worker if start_worker is None else start_worker:
+        tool.start_worker(app)
 
     @app.errorhandler(413)
     def _too_large(_error):

@@ -298,5 +298,130 @@ def plugins_list() -> None:
         click.echo(f"FAILED {failure.name}  from {failure.source}: {failure.reason}")
 
 
+def _outcomes_line(outcomes) -> str:
+    return (
+        f"delivered {outcomes['delivered']}, to retry {outcomes['retry']}, "
+        f"refused {outcomes['failed']}, dead {outcomes['dead']}"
+    )
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (cron, scripts)")
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Workers in this process (each claims its own rows)",
+)
+def worker(once: bool, concurrency: int) -> None:
+    """Deliver the outbox (xAPI statements, AGS scores) until stopped with Ctrl-C or SIGTERM.
+
+    Run as many as you like, on as many machines: a row is delivered by one worker only.
+    """
+    import signal
+
+    from .app import create_app
+    from .worker import WorkerThreads
+
+    settings = _settings()
+    try:
+        app = create_app(settings, start_worker=False)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    workers = WorkerThreads(app, concurrency)
+    if once:
+        click.echo(_outcomes_line(workers.drain()))
+        return
+    stop = workers.stop_event
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    workers.start()
+    click.echo(f"npqsl-lti worker: {concurrency} worker(s) delivering the outbox; stop with Ctrl-C", err=True)
+    while not stop.wait(1.0) and workers.alive:
+        pass
+    workers.stop()
+    click.echo(f"npqsl-lti worker stopped: {_outcomes_line(workers.outcomes())}", err=True)
+
+
+@main.group()
+def outbox() -> None:
+    """Deliveries owed to the LRS and the VLE gradebooks: see, re-drive, purge."""
+
+
+@outbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output")
+def outbox_status(as_json: bool) -> None:
+    """Counts per receiver and status, the oldest pending row, and the dead rows with their answer."""
+    from . import outbox as rows
+
+    state = rows.status(_database())
+    if as_json:
+        click.echo(json.dumps(state.as_json(), indent=2))
+        return
+    if not state.counts:
+        click.echo("the outbox is empty")
+        return
+    click.echo(f"{'receiver':16}  {'pending':>8}  {'delivered':>9}  {'dead':>6}")
+    for receiver, counts in state.counts.items():
+        click.echo(
+            f"{receiver:16}  {counts[rows.PENDING]:>8}  {counts[rows.DELIVERED]:>9}  {counts[rows.DEAD]:>6}"
+        )
+    oldest = state.oldest_pending
+    if oldest is None:
+        click.echo("nothing pending")
+    else:
+        line = (
+            f"oldest pending: {rows.format_age(state.oldest_pending_age)} old "
+            f"(#{oldest.id} {oldest.receiver}, {oldest.attempts} attempt(s)"
+        )
+        if oldest.answer:
+            line += f", last answer: {oldest.answer}"
+        click.echo(line + ")")
+    for row in state.dead:
+        click.echo(
+            f"dead #{row.id} {row.receiver} platform {row.platform_id} event {row.event_id} "
+            f"after {row.attempts} attempt(s): {row.answer or '-'}"
+        )
+    if state.dead_total > len(state.dead):
+        click.echo(f"... and {state.dead_total - len(state.dead)} more dead row(s)")
+
+
+@outbox.command("retry")
+@click.option("--id", "ids", type=int, multiple=True, help="A dead row's id (repeat for several)")
+@click.option("--receiver", help="Every dead row of this receiver (e.g. ags, xapi)")
+@click.option("--all-dead", is_flag=True, help="Every dead row")
+def outbox_retry(ids: tuple[int, ...], receiver: str | None, all_dead: bool) -> None:
+    """Put dead rows back to pending, attempts reset; a running worker delivers them."""
+    from . import outbox as rows
+
+    if sum(map(bool, (ids, receiver, all_dead))) != 1:
+        raise click.UsageError("choose one of --id, --receiver or --all-dead")
+    retried = rows.retry_dead(_database(), ids=ids, receiver=receiver)
+    click.echo(
+        f"{len(retried)} dead row(s) back to pending" + (f": {', '.join(map(str, retried))}" if retried else "")
+    )
+    missing = sorted(set(ids) - set(retried))
+    if missing:
+        raise click.ClickException(f"not dead (or no such row): {', '.join(map(str, missing))}")
+
+
+@outbox.command("purge")
+@click.option(
+    "--delivered-older-than",
+    "days",
+    required=True,
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Delete rows delivered more than DAYS ago",
+)
+def outbox_purge(days: float) -> None:
+    """Delete delivered rows older than DAYS (the learning events themselves are kept)."""
+    from . import outbox as rows
+
+    purged = rows.purge_delivered(_database(), timedelta(days=days))
+    click.echo(f"purged {purged} delivered row(s) older than {days:g} day(s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,10 @@ from sqlalchemy.orm import Session
 from .context import LaunchContext
 from .db import Database
 from .models import LearningEventRow, OutboxMessage, PluginRecord, utcnow
+
+if TYPE_CHECKING:
+    from .app import Tool
+    from .outbox import Delivery
 
 EVENT_KINDS = (
     "launched",
@@ -109,12 +113,19 @@ class LearningEvent:
 
 
 class Receiver(Protocol):
-    """A destination of learning events (the xAPI LRS, the VLE gradebook, ...)."""
+    """A destination of learning events (the xAPI LRS, the VLE gradebook, ...).
 
+    The delivery contract (answers, retries, order, leases) is documented in ``lti_tool.outbox``.
+    """
+
+    #: Stable, at most 16 characters: outbox rows name their receiver by it.
     name: str
 
     def wants(self, event: LearningEventRow) -> bool:
         """Whether this receiver owes a delivery for the event."""
+
+    def deliver(self, message: OutboxMessage, event: LearningEventRow, tool: Tool) -> Delivery:
+        """Deliver one outbox row; answer delivered, retry later, or a permanent failure."""
 
 
 def ordering_key(receiver: str, event: LearningEventRow) -> str:

@@ -78,6 +78,25 @@ class _NrpsSchema(Schema):
     max_members = fields.Integer(required=True, validate=validate.Range(min=1, max=1_000_000))
 
 
+class _InlineWorkerField(fields.Boolean):
+    """A boolean, or "auto": on in development, off in production."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return None
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _OutboxSchema(Schema):
+    inline_worker = _InlineWorkerField(required=True, allow_none=True)
+    poll_interval_seconds = fields.Float(required=True, validate=validate.Range(min=0.01, max=3600))
+    batch_size = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+    lease_seconds = fields.Float(required=True, validate=validate.Range(min=1, max=86400))
+    backoff_base_seconds = fields.Float(required=True, validate=validate.Range(min=0.001, max=3600))
+    backoff_max_seconds = fields.Float(required=True, validate=validate.Range(min=0.001, max=7 * 86400))
+    max_attempts = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+
+
 class _SettingsSchema(Schema):
     env = fields.String(required=True, validate=validate.OneOf(["development", "production"]))
     instance_path = fields.String(required=True)
@@ -91,6 +110,7 @@ class _SettingsSchema(Schema):
     http = fields.Nested(_HttpSchema, required=True)
     keys = fields.Nested(_KeysSchema, required=True)
     privacy = fields.Nested(_PrivacySchema, required=True)
+    outbox = fields.Nested(_OutboxSchema, required=True)
     nrps = fields.Nested(_NrpsSchema, required=True)
     registration = fields.Nested(_RegistrationSchema, required=True)
 
@@ -147,6 +167,17 @@ class NrpsSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    inline_worker: bool
+    poll_interval_seconds: float
+    batch_size: int
+    lease_seconds: float
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    max_attempts: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated settings of one running tool."""
 
@@ -164,6 +195,7 @@ class Settings:
     keep_names: bool
     keep_emails: bool
     registration: RegistrationSettings
+    outbox: OutboxSettings
     nrps: NrpsSettings
 
     @property
@@ -273,8 +305,21 @@ def load_settings(
         keep_names=data["privacy"]["keep_names"],
         keep_emails=data["privacy"]["keep_emails"],
         registration=RegistrationSettings(**data["registration"]),
+        outbox=_outbox_settings(data["outbox"], data["env"], data["http"]["timeout_seconds"]),
         nrps=NrpsSettings(**data["nrps"]),
     )
+
+
+def _outbox_settings(data: dict, env: str, http_timeout: float) -> OutboxSettings:
+    if data["backoff_max_seconds"] < data["backoff_base_seconds"]:
+        raise SettingsError(f"{ENV_PREFIX}OUTBOX_BACKOFF_MAX_SECONDS: must not be below backoff_base_seconds")
+    # A worker renews its lease between deliveries; one delivery (one HTTP call) must fit in half.
+    if data["lease_seconds"] < 2 * http_timeout:
+        raise SettingsError(
+            f"{ENV_PREFIX}OUTBOX_LEASE_SECONDS: must be at least twice NPQSL_HTTP_TIMEOUT_SECONDS ({http_timeout:g})"
+        )
+    inline = data["inline_worker"]
+    return OutboxSettings(**{**data, "inline_worker": env == "development" if inline is None else inline})
 
 
 def _instance_secret(instance_path: Path) -> str:

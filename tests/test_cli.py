@@ -74,6 +74,8 @@ def cli(tmp_path, database_url):
         "NPQSL_ENV": "development",
         "NPQSL_INSTANCE_PATH": str(tmp_path / "instance"),
         "NPQSL_DATABASE_URL": database_url,
+        # Apps built here would otherwise poll the outbox from a thread until the run ends.
+        "NPQSL_OUTBOX_INLINE_WORKER": "false",
     }
     return Cli(env, tmp_path, database_url)
 

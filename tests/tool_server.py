@@ -18,6 +18,8 @@ from .platform_emulator import TestPlatform
 
 def tool_settings(instance: Path, database_url: str | None = None, **overrides: Any):
     base = {"env": "development", "instance_path": str(instance), "database_url": database_url or ""}
+    # The in-process outbox worker would deliver rows tests inspect; tests that want it say so.
+    base["outbox"] = {"inline_worker": False}
     return load_settings(environ={}, overrides=_deep(base, overrides))
 
 
@@ -64,6 +66,7 @@ class ToolServer:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self.tool.stop_worker()
         self.db.dispose()
 
     def register(self, platform: TestPlatform, **kwargs: Any):
