@@ -15,6 +15,7 @@ from .cache import cache, cache_config
 from .context import LaunchContext
 from .db import Database
 from .events import EventRecorder
+from .grades import AgsReceiver
 from .http import make_http_session
 from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
@@ -49,6 +50,7 @@ class Tool:
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
         self.events = EventRecorder(self.db)
+        self.events.add_receiver(AgsReceiver(self.db))
         self.events.receivers.extend(installed_receivers(self))
         self.rosters = RosterService(self.db, settings, cache, self.http, self.service_connector)
         self.demo = None  # the demo platform, made on first use in development

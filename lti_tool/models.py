@@ -267,3 +267,70 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# -- AGS grade sync (lti_tool.grades) ----------------------------------------------------------
+
+
+class AgsEndpoint(Base):
+    """The AGS endpoint the launch behind a scored event granted, kept with the event.
+
+    Written in the event's own transaction: launches are purged a day after they expire, and a
+    score held back by a long VLE outage must still know where to go.
+    """
+
+    __tablename__ = "ags_endpoints"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("learning_events.id", ondelete="CASCADE"), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
+    lineitems_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    lineitem_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class AgsLineItem(Base):
+    """A line item found or created for one resource link and activity (its AGS resourceId).
+
+    ``url`` is empty while a worker holds ``lock_until`` to find or create it, so two workers
+    never create two gradebook columns for the same activity.
+    """
+
+    __tablename__ = "ags_line_items"
+    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id", "resource_id", name="uq_ags_line_item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[int] = mapped_column(ForeignKey("resource_links.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[str] = mapped_column(String(255))
+    tag: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # "found" on the platform, or "created" by the tool (a separate manual column in Moodle).
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    lock_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lock_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AgsScoreState(Base):
+    """The last score the platform accepted for one person and line item.
+
+    Timestamps sent for the pair only ever increase past ``last_timestamp_ms``; ``final`` says the
+    gradebook holds a FullyGraded score, which a non-final score must not null by accident.
+    """
+
+    __tablename__ = "ags_score_states"
+    __table_args__ = (UniqueConstraint("platform_id", "user_id", "line_item_key", name="uq_ags_score_state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # sha256 of line_item_url: URLs are too long for a portable unique index.
+    line_item_key: Mapped[str] = mapped_column(String(64))
+    line_item_url: Mapped[str] = mapped_column(String(2048))
+    last_timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    # The delivery (outbox row) and event time behind the last accepted score, if any yet.
+    last_outbox_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
