@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -60,13 +61,15 @@ except ImportError:  # pragma: no cover - the skip below says what to install
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip only for a missing component, and name it."""
+    """Skip only for a missing component, and name it; in CI a missing browser is a failure."""
     here = Path(__file__).parent
     reason = None
     if sync_playwright is None:
         reason = "the playwright Python package is not installed (pip install -e '.[test]')"
     elif not CHROMIUM.exists():
         reason = f"Debian's chromium is not installed at {CHROMIUM} (run `make browser-deps`)"
+    if reason and os.environ.get("CI"):
+        raise pytest.UsageError(f"browser tests cannot run in CI: {reason}")
     if reason:
         for item in items:
             if here in Path(item.fspath).parents:
