@@ -61,6 +61,7 @@ from .models import (
     utcnow,
 )
 from .platforms import get_platform
+from .roles import CANDIDATE
 
 if TYPE_CHECKING:
     from .app import Tool
@@ -808,10 +809,16 @@ class AgsReceiver:
 
     @staticmethod
     def _grants_scores(session, event: LearningEventRow) -> Endpoint | None:
-        claims = session.scalar(
-            select(Launch.claims).where(Launch.id == event.launch_id, Launch.platform_id == event.platform_id)
-        )
-        endpoint = Endpoint.from_claims(claims)
+        """The launch's AGS endpoint, for candidates only: the gradebook holds learners' grades
+        (Moodle refuses scores for teachers), so a coach trying an activity out sends none."""
+        row = session.execute(
+            select(Launch.claims, Launch.role).where(
+                Launch.id == event.launch_id, Launch.platform_id == event.platform_id
+            )
+        ).one_or_none()
+        if row is None or row.role != CANDIDATE:
+            return None
+        endpoint = Endpoint.from_claims(row.claims)
         return endpoint if endpoint is not None and endpoint.can_score else None
 
     def deliver(self, message: OutboxMessage, event: LearningEventRow, tool: Tool) -> Delivery:

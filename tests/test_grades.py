@@ -462,9 +462,10 @@ def test_refused_connections_and_5xx_are_retried_until_the_platform_is_back(grad
 def test_a_refused_score_is_dead_with_the_platforms_answer_kept(gradebook):
     server, platform = gradebook
     platform.add_grade_item("rl-1", "Quiz", 10, resource_id=RESOURCE_ID)
-    # Moodle grades only learners: a coach trying the quiz out is refused with a 400.
-    coach = Candidate(server, platform, sub="coach-1", roles=[INSTRUCTOR])
-    coach.score(5)
+    # Moodle grades only enrolled learners: one unenrolled after launching is refused with a 400.
+    leaver = Candidate(server, platform, sub="leaver-1")
+    platform.gradable = {entry for entry in platform.gradable if entry[1] != "leaver-1"}
+    leaver.score(5)
 
     worker = deliver(server)
 
@@ -472,7 +473,14 @@ def test_a_refused_score_is_dead_with_the_platforms_answer_kept(gradebook):
     assert (row.status, row.last_status) == ("dead", 400)
     assert "Incorrect score received" in row.last_error
     assert worker.outcomes["dead"] == 1
-    assert "coach-1" not in column(platform, resourceId=RESOURCE_ID)["grades"]
+    assert "leaver-1" not in column(platform, resourceId=RESOURCE_ID)["grades"]
+
+
+def test_a_coach_trying_the_activity_out_sends_no_score(gradebook):
+    server, platform = gradebook
+    platform.add_grade_item("rl-1", "Quiz", 10, resource_id=RESOURCE_ID)
+    Candidate(server, platform, sub="coach-1", roles=[INSTRUCTOR]).score(5)
+    assert ags_rows(server) == []
 
 
 def test_a_platform_without_ags_owes_no_scores(gradebook):
