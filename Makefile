@@ -47,6 +47,7 @@ format: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/signing.py
 	$(BIN)/python benchmarks/launch.py --launches 150 --warmup 3
+	$(BIN)/python benchmarks/outbox.py --scores 500 --paced-seconds 5
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
