@@ -1,7 +1,8 @@
 """Outbox delivery of AGS scores: the worker against sending each score inline, one by one.
 
-    python benchmarks/outbox.py [--scores N] [--workers 1,4] [--people 50] [--paced-rate 20]
-                                [--paced-seconds 10] [--platform-latency-ms 0]
+    python benchmarks/outbox.py [--scores 2000] [--workers 1,4] [--people 50] [--paced-rate 20]
+                                [--paced-seconds 10] [--platform-latency-ms 0] [--skip-sync]
+                                [--shared-people] [--timeout 1800]
                                 [--database-url postgresql+psycopg2://user@127.0.0.1:5432/db]
 
 Everything runs on 127.0.0.1. This process holds the test platform (``tests/platform_emulator.py``:
@@ -21,9 +22,9 @@ Rows:
   the ordering keys vary; each row scores people of its own, so it starts with empty ordering keys
   (``--shared-people``: the same people in every row, with the earlier rows' history). Then W
   workers (``lti_tool.worker.WorkerThreads``, what ``npqsl-lti worker --concurrency W`` runs)
-  start together in a process of their own (``Wp``:
-  W processes of one worker each) and deliver until no row is pending: scores/s is N over the time
-  from their start to the last ``delivered_at``.
+  start together in a process of their own (``--workers 4p``: 4 processes of one worker each) and
+  deliver until no row is pending: scores/s is N over the time from their start to the last
+  ``delivered_at``. A worker process imports and builds the app before it is told to start.
 - ``inline, bare POSTs``: the baseline. The same scores sent in a process of its own, one by one, the
   way a request would send them instead of recording them: one POST per score to the line item's
   ``/scores`` with a cached bearer token over the tool's HTTP session, nothing stored, no outbox.
