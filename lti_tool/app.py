@@ -160,6 +160,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         if blueprint is not None:
             app.register_blueprint(blueprint, url_prefix=f"/p/{plugin.key}")
 
+    import xapi
+
+    xapi.init_app(app, tool)
+
     if settings.outbox.inline_worker if start_worker is None else start_worker:
         tool.start_worker(app)
 

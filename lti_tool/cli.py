@@ -423,5 +423,15 @@ def outbox_purge(days: float) -> None:
     click.echo(f"purged {purged} delivered row(s) older than {days:g} day(s)")
 
 
+def _add_xapi_commands() -> None:
+    from xapi.cli import lrs, xapi_group
+
+    main.add_command(lrs)
+    main.add_command(xapi_group)
+
+
+_add_xapi_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

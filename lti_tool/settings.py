@@ -7,6 +7,7 @@ traceback minutes later in the middle of a launch.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tomllib
@@ -97,6 +98,35 @@ class _OutboxSchema(Schema):
     max_attempts = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
 
 
+class _ForwardLrsSchema(Schema):
+    name = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,15}$", error="must be 1-16 of a-z, 0-9, -"))
+    url = fields.String(required=True, validate=_url_with_scheme("http", "https"))
+    username = fields.String(load_default="")
+    password = fields.String(load_default="")
+    version = fields.String(load_default="1.0.3", validate=validate.OneOf(["1.0.3", "2.0.0"]))
+    batch_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class _ForwardListField(fields.List):
+    """A list of external LRSs; from the environment, a JSON array (NPQSL_XAPI_FORWARD)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "[]")
+            except ValueError as exc:
+                raise ValidationError("must be a JSON array of {name, url, username, password, version}") from exc
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _XapiSchema(Schema):
+    lrs_enabled = fields.Boolean(required=True)
+    actor_names = fields.Boolean(required=True)
+    actor_emails = fields.Boolean(required=True)
+    language = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    forward = _ForwardListField(fields.Nested(_ForwardLrsSchema), required=True)
+
+
 class _SettingsSchema(Schema):
     env = fields.String(required=True, validate=validate.OneOf(["development", "production"]))
     instance_path = fields.String(required=True)
@@ -113,6 +143,7 @@ class _SettingsSchema(Schema):
     outbox = fields.Nested(_OutboxSchema, required=True)
     nrps = fields.Nested(_NrpsSchema, required=True)
     registration = fields.Nested(_RegistrationSchema, required=True)
+    xapi = fields.Nested(_XapiSchema, required=True)
 
     @validates("database_url")
     def _check_database_url(self, value: str, **_: Any) -> None:
@@ -178,6 +209,27 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class ForwardLrs:
+    """An external LRS that receives a copy of every statement."""
+
+    name: str
+    url: str
+    username: str
+    password: str
+    version: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class XapiSettings:
+    lrs_enabled: bool
+    actor_names: bool
+    actor_emails: bool
+    language: str
+    forward: tuple[ForwardLrs, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated settings of one running tool."""
 
@@ -197,6 +249,7 @@ class Settings:
     registration: RegistrationSettings
     outbox: OutboxSettings
     nrps: NrpsSettings
+    xapi: XapiSettings
 
     @property
     def is_development(self) -> bool:
@@ -307,6 +360,7 @@ def load_settings(
         registration=RegistrationSettings(**data["registration"]),
         outbox=_outbox_settings(data["outbox"], data["env"], data["http"]["timeout_seconds"]),
         nrps=NrpsSettings(**data["nrps"]),
+        xapi=_xapi_settings(data["xapi"]),
     )
 
 
@@ -320,6 +374,14 @@ def _outbox_settings(data: dict, env: str, http_timeout: float) -> OutboxSetting
         )
     inline = data["inline_worker"]
     return OutboxSettings(**{**data, "inline_worker": env == "development" if inline is None else inline})
+
+
+def _xapi_settings(data: dict) -> XapiSettings:
+    forward = tuple(ForwardLrs(**item) for item in data["forward"])
+    names = [lrs.name for lrs in forward]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{ENV_PREFIX}XAPI_FORWARD: two external LRSs share a name")
+    return XapiSettings(**{**data, "forward": forward})
 
 
 def _instance_secret(instance_path: Path) -> str:

@@ -1,1 +1,18 @@
-"""xAPI vocabulary, statement building and the embedded learning record store."""
+"""xAPI: statements from learning events, the embedded LRS, forwarding to external LRSs.
+
+The LTI core knows this package through two calls only: ``init_app`` (from the app factory)
+and the ``lrs``/``xapi`` command groups (from the CLI).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from lti_tool.app import Tool
+
+
+def init_app(app: Flask, tool: Tool) -> None:
+    """Mount the embedded LRS and install the xAPI receivers of learning events."""
