@@ -328,6 +328,14 @@ FORGERIES = [
     Forgery(
         "iat_in_future_beyond_leeway", "token_not_yet_valid", 401, spec(mutate_claims=shifted_times(3600, 3660))
     ),
+    Forgery(
+        "nbf_in_future_beyond_leeway",
+        "token_not_yet_valid",
+        401,
+        spec(mutate_claims=lambda claims: claims.update(nbf=int(time.time()) + 3600)),
+    ),
+    Forgery("exp_not_a_number", "malformed_id_token", 400, spec(mutate_claims=with_claims({"exp": "tomorrow"}))),
+    Forgery("exp_a_boolean", "malformed_id_token", 400, spec(mutate_claims=with_claims({"exp": True}))),
     Forgery("missing_exp", "missing_claim", 400, spec(mutate_claims=with_claims(drop=("exp",)))),
     Forgery("missing_iat", "missing_claim", 400, spec(mutate_claims=with_claims(drop=("iat",)))),
     # Nonce and state.
