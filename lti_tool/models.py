@@ -334,3 +334,8 @@ class AgsScoreState(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# -- the embedded LRS (xapi.lrs) -----------------------------------------------------------------
+# Its tables live with its code; importing them here puts them on Base.metadata for migrations.
+from xapi.lrs import models as _lrs_models  # noqa: E402, F401

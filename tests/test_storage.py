@@ -49,6 +49,11 @@ from .platform_emulator import LaunchSpec, TestPlatform
 TENANT_TABLES = {"users", "courses", "resource_links", "launches", "login_states", "deployments"}
 # The registry itself, the tool's own keys, Alembic's bookkeeping: no platform to carry.
 GLOBAL_TABLES = {"platforms", "tool_keys", "alembic_version"}
+# The embedded LRS's statements and documents carry platform_id; these do not hold one tenant's
+# rows: LRS credentials (issued by the operator), filter terms (child rows of lrs_statements,
+# deleted with them), content-addressed attachments and canonical activity definitions (shared by
+# every statement naming them), and the LRS's single clock row.
+GLOBAL_TABLES |= {"lrs_keys", "lrs_statement_terms", "lrs_attachments", "lrs_activities", "lrs_clock"}
 
 
 def register(db: Database, issuer: str = "https://moodle.school-a.example", **kwargs):

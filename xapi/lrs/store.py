@@ -1,0 +1,466 @@
+"""Statement storage: the one write path (``StatementStore.store``) and the reads the API needs.
+
+Everyone who writes statements goes through ``store()``: the Statements API for keys, and the
+tool's own receivers of learning events (no key: they pass their own ``authority``). Writes
+take the LRS clock row first, so concurrent writers queue there; each batch then gets one
+``stored`` time that never goes backwards and a contiguous run of sequence numbers, and all of
+its rows go in with a handful of multi-row INSERTs.
+
+Other parts of the tool can keep their own tables in step with the statements: append a
+callable to ``StatementStore.after_store``; it is called as ``callback(session, rows)`` inside
+the same transaction, after the statements are written, with the ``StoredStatement`` rows that
+were new (identical re-sends are not passed again). Raising aborts the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy.orm import Session
+
+from lti_tool.db import Database
+
+from .models import LrsActivity, LrsAttachment, LrsClock, LrsStatement, LrsStatementTerm
+from .terms import activity_definitions, statement_terms
+
+VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
+LRS_SET = ("stored", "authority", "version")
+
+
+class StatementError(ValueError):
+    """A batch the LRS refuses as a whole (the HTTP layer answers 400); nothing is stored."""
+
+
+class StatementConflict(StatementError):
+    """A statement id already stored with different content (the HTTP layer answers 409)."""
+
+    def __init__(self, statement_id: str):
+        super().__init__(f"statement {statement_id} already exists with different content")
+        self.statement_id = statement_id
+
+
+@dataclass(frozen=True)
+class StoredStatement:
+    """A statement as the LRS keeps it."""
+
+    seq: int
+    id: str
+    stored_ms: int
+    statement: dict
+    json: str
+    platform_id: int | None = None
+    voided: bool = False
+
+
+@dataclass
+class StatementQuery:
+    """The filters of GET /statements, already parsed (term hashes, milliseconds, a cursor)."""
+
+    terms: list[int] = field(default_factory=list)
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 100
+    ascending: bool = False
+    # The last sequence number a previous page returned (the ``more`` cursor).
+    after_seq: int | None = None
+    platform_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    statements: list[str]  # the stored JSON texts, in order
+    next_seq: int | None  # cursor for the next page, or None when this is the last
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def format_ms(ms: int) -> str:
+    """An xAPI timestamp with millisecond precision in UTC."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime, or None if it is not one."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def comparable(statement: dict, *, with_timestamp: bool = True) -> dict:
+    """The parts of a statement that decide whether two sends are "the same statement".
+
+    What the LRS adds (stored, authority, version) is ignored, timestamps compare as instants,
+    and the id compares case-insensitively.
+    """
+    result = {k: v for k, v in statement.items() if k not in LRS_SET}
+    if "id" in result and isinstance(result["id"], str):
+        result["id"] = result["id"].lower()
+    if not with_timestamp:
+        result.pop("timestamp", None)
+    elif isinstance(result.get("timestamp"), str):
+        instant = parse_instant(result["timestamp"])
+        if instant is not None:
+            result["timestamp"] = instant.isoformat()
+    return result
+
+
+def same_statement(existing: dict, new: dict) -> bool:
+    """Whether ``new`` re-sends ``existing`` (a re-send without a timestamp matches any)."""
+    has_timestamp = "timestamp" in new
+    return comparable(existing, with_timestamp=has_timestamp) == comparable(new, with_timestamp=has_timestamp)
+
+
+def merge_definition(old: dict, new: dict) -> dict:
+    """A canonical activity definition: language maps merged, everything else the newest."""
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key in ("name", "description"):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+AfterStore = Callable[[Session, list[StoredStatement]], None]
+
+
+class StatementStore:
+    """Statements in the tool's database: store, get, query."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.after_store: list[AfterStore] = []
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def store(
+        self,
+        statements: Sequence[dict],
+        *,
+        authority: dict,
+        platform_id: int | None = None,
+        version: str = "1.0.0",
+        attachments: dict[str, tuple[str, bytes]] | None = None,
+    ) -> list[str]:
+        """Store a batch (all or nothing); returns the statement ids in order.
+
+        Assigns ``id`` (when absent), ``stored``, ``timestamp`` (= stored when absent),
+        ``authority`` (always: the credentials' agent) and ``version`` (when absent). A statement
+        whose id is stored already is a no-op when identical, else ``StatementConflict``.
+        ``attachments`` maps SHA-2 hashes to (content type, bytes) for attachments sent inline.
+        """
+        batch = [dict(s) for s in statements]
+        ids: list[str] = []
+        by_id: dict[str, dict] = {}
+        for statement in batch:
+            statement_id = statement.get("id")
+            if statement_id is None:
+                statement_id = str(uuid.uuid4())
+                statement["id"] = statement_id
+            statement_id = statement_id.lower()
+            if statement_id in by_id:
+                raise StatementError(f"statements: the batch holds statement id {statement_id} twice")
+            by_id[statement_id] = statement
+            ids.append(statement_id)
+        if not batch:
+            return []
+
+        with self.db.transaction() as session:
+            stored_ms, first_seq = self._tick(session, len(batch))
+            existing = self._existing(session, ids)
+            new: list[tuple[str, dict]] = []
+            for statement_id, statement in zip(ids, batch, strict=True):
+                if statement_id in existing:
+                    if not same_statement(existing[statement_id], statement):
+                        raise StatementConflict(statement_id)
+                    continue
+                new.append((statement_id, statement))
+            if not new:
+                return ids
+            voiding = self._check_voiding(session, new, existing)
+            stored = format_ms(stored_ms)
+            rows: list[StoredStatement] = []
+            for offset, (statement_id, statement) in enumerate(new):
+                statement["stored"] = stored
+                statement.setdefault("timestamp", stored)
+                statement["authority"] = authority
+                statement.setdefault("version", version)
+                rows.append(
+                    StoredStatement(
+                        seq=first_seq + offset,
+                        id=statement_id,
+                        stored_ms=stored_ms,
+                        statement=statement,
+                        json=dumps(statement),
+                        platform_id=platform_id,
+                    )
+                )
+            self._insert(session, rows, voiding)
+            self._merge_activities(session, rows)
+            if attachments:
+                self._store_attachments(session, rows, attachments)
+            for callback in self.after_store:
+                callback(session, rows)
+        return ids
+
+    def _tick(self, session: Session, count: int) -> tuple[int, int]:
+        """Take the write lock (the clock row) and return this batch's stored time and first seq."""
+        clock = LrsClock.__table__
+        now = now_ms()
+        session.execute(
+            update(clock)
+            .where(clock.c.id == 1)
+            .values(last_ms=case((clock.c.last_ms < now, now), else_=clock.c.last_ms))
+        )
+        last_ms = session.scalar(select(clock.c.last_ms).where(clock.c.id == 1))
+        last_seq = session.scalar(select(LrsStatement.seq).order_by(LrsStatement.seq.desc()).limit(1)) or 0
+        return last_ms, last_seq + 1
+
+    def _existing(self, session: Session, ids: list[str]) -> dict[str, dict]:
+        table = LrsStatement.__table__
+        found: dict[str, dict] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for statement_id, body in session.execute(
+                select(table.c.id, table.c.statement).where(table.c.id.in_(chunk))
+            ):
+                found[statement_id] = json.loads(body)
+        return found
+
+    def _check_voiding(self, session: Session, new: list[tuple[str, dict]], existing: dict) -> dict[str, str]:
+        """Voiding statements of the batch: {voiding id: target id}; refuses to void a voider."""
+        voiding: dict[str, str] = {}
+        for statement_id, statement in new:
+            verb = statement.get("verb") or {}
+            obj = statement.get("object") or {}
+            if verb.get("id") == VOIDED_VERB and obj.get("objectType") == "StatementRef":
+                voiding[statement_id] = str(obj.get("id", "")).lower()
+        if not voiding:
+            return voiding
+        table = LrsStatement.__table__
+        targets = set(voiding.values())
+        voiders = {
+            row.id
+            for row in session.execute(
+                select(table.c.id).where(table.c.id.in_(targets), table.c.voids.is_not(None))
+            )
+        }
+        voiders.update(t for t in targets if t in voiding)
+        for statement_id, target in voiding.items():
+            if target in voiders:
+                raise StatementError(
+                    f"object.id: statement {statement_id} voids {target}, which is itself a voiding statement"
+                )
+        return voiding
+
+    def _insert(self, session: Session, rows: list[StoredStatement], voiding: dict[str, str]) -> None:
+        session.execute(
+            insert(LrsStatement.__table__),
+            [
+                {
+                    "seq": row.seq,
+                    "id": row.id,
+                    "platform_id": row.platform_id,
+                    "stored_ms": row.stored_ms,
+                    "voided": False,
+                    "voids": voiding.get(row.id),
+                    "has_attachments": bool(row.statement.get("attachments")),
+                    "statement": row.json,
+                }
+                for row in rows
+            ],
+        )
+        terms = self._terms(session, rows)
+        if terms:
+            session.execute(insert(LrsStatementTerm.__table__), terms)
+        if voiding:
+            table = LrsStatement.__table__
+            session.execute(update(table).where(table.c.id.in_(set(voiding.values()))).values(voided=True))
+
+    def _terms(self, session: Session, rows: list[StoredStatement]) -> list[dict]:
+        """Each statement's terms, plus those of the statement it refers to (a StatementRef).
+
+        A filter that matches a statement also matches the statements that refer to it (xAPI's
+        filter rule for StatementRefs), so a referring statement inherits its target's terms.
+        """
+        own = {row.id: statement_terms(row.statement) for row in rows}
+        seq_of = {row.id: row.seq for row in rows}
+        refs = {}
+        for row in rows:
+            obj = row.statement.get("object")
+            if (
+                isinstance(obj, dict)
+                and obj.get("objectType") == "StatementRef"
+                and isinstance(obj.get("id"), str)
+            ):
+                refs[row.id] = obj["id"].lower()
+        outside = {t for t in refs.values() if t not in own}
+        inherited: dict[str, set[int]] = {}
+        if outside:
+            table = LrsStatement.__table__
+            terms = LrsStatementTerm.__table__
+            for statement_id, term in session.execute(
+                select(table.c.id, terms.c.term)
+                .join(terms, terms.c.seq == table.c.seq)
+                .where(table.c.id.in_(outside))
+            ):
+                inherited.setdefault(statement_id, set()).add(term)
+        result = []
+        for row in rows:
+            found = set(own[row.id])
+            target, seen = refs.get(row.id), {row.id}
+            while target is not None and target not in seen:
+                seen.add(target)
+                found |= own.get(target) or inherited.get(target) or set()
+                target = refs.get(target)
+            result.extend({"term": term, "seq": seq_of[row.id]} for term in found)
+        return result
+
+    def _merge_activities(self, session: Session, rows: list[StoredStatement]) -> None:
+        definitions: dict[str, tuple[str, dict]] = {}
+        for row in rows:
+            for activity in activity_definitions(row.statement):
+                key = sha256_hex(activity["id"])
+                previous = definitions.get(key, (activity["id"], {}))[1]
+                definitions[key] = (activity["id"], merge_definition(previous, activity["definition"]))
+        if not definitions:
+            return
+        table = LrsActivity.__table__
+        known = {
+            id_hash: json.loads(body)
+            for id_hash, body in session.execute(
+                select(table.c.id_hash, table.c.definition).where(table.c.id_hash.in_(definitions))
+            )
+        }
+        updates = [
+            {"h": key, "definition": dumps(merge_definition(known[key], definition))}
+            for key, (_iri, definition) in definitions.items()
+            if key in known
+        ]
+        if updates:
+            session.execute(
+                update(table).where(table.c.id_hash == bindparam("h")).values(definition=bindparam("definition")),
+                updates,
+            )
+        inserts = [
+            {"id_hash": key, "activity_id": iri, "definition": dumps(definition)}
+            for key, (iri, definition) in definitions.items()
+            if key not in known
+        ]
+        if inserts:
+            session.execute(insert(table), inserts)
+
+    def _store_attachments(self, session, rows, attachments: dict[str, tuple[str, bytes]]) -> None:
+        table = LrsAttachment.__table__
+        wanted = {
+            attachment["sha2"]
+            for row in rows
+            for attachment in row.statement.get("attachments") or []
+            if isinstance(attachment, dict) and attachment.get("sha2") in attachments
+        }
+        if not wanted:
+            return
+        present = set(session.scalars(select(table.c.sha2).where(table.c.sha2.in_(wanted))))
+        fresh = [
+            {"sha2": sha2, "content_type": attachments[sha2][0], "content": attachments[sha2][1]}
+            for sha2 in wanted - present
+        ]
+        if fresh:
+            session.execute(insert(table), fresh)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, statement_id: str) -> StoredStatement | None:
+        """A statement by id, voided or not (``.voided`` says which)."""
+        table = LrsStatement.__table__
+        with self.db.sessions() as session:
+            row = session.execute(select(table).where(table.c.id == statement_id.lower())).first()
+        if row is None:
+            return None
+        return StoredStatement(
+            seq=row.seq,
+            id=row.id,
+            stored_ms=row.stored_ms,
+            statement=json.loads(row.statement),
+            json=row.statement,
+            platform_id=row.platform_id,
+            voided=row.voided,
+        )
+
+    def query(self, q: StatementQuery) -> StatementPage:
+        """One page of unvoided statements matching every term, newest first unless ascending."""
+        statements, terms = LrsStatement.__table__, LrsStatementTerm.__table__
+        with self.db.sessions() as session:
+            low = self._seq_at(session, q.since_ms) if q.since_ms is not None else None
+            high = self._seq_at(session, q.until_ms) if q.until_ms is not None else None
+            if q.after_seq is not None:
+                if q.ascending:
+                    low = q.after_seq if low is None else max(low, q.after_seq)
+                else:
+                    high = q.after_seq - 1 if high is None else min(high, q.after_seq - 1)
+            if q.terms:
+                drivers = [terms.alias(f"t{i}") for i in range(len(q.terms))]
+                seq = drivers[0].c.seq
+                stmt = select(statements.c.seq, statements.c.statement).select_from(
+                    drivers[0].join(statements, statements.c.seq == seq)
+                )
+                stmt = stmt.where(drivers[0].c.term == q.terms[0])
+                for alias, term in zip(drivers[1:], q.terms[1:], strict=True):
+                    stmt = stmt.where(select(alias.c.seq).where(alias.c.term == term, alias.c.seq == seq).exists())
+            else:
+                seq = statements.c.seq
+                stmt = select(statements.c.seq, statements.c.statement)
+            stmt = stmt.where(statements.c.voided.is_(False))
+            if low is not None:
+                stmt = stmt.where(seq > low)
+            if high is not None:
+                stmt = stmt.where(seq <= high)
+            if q.platform_id is not None:
+                stmt = stmt.where(statements.c.platform_id == q.platform_id)
+            stmt = stmt.order_by(seq.asc() if q.ascending else seq.desc()).limit(q.limit + 1)
+            rows = session.execute(stmt).all()
+        more = len(rows) > q.limit
+        rows = rows[: q.limit]
+        return StatementPage([row.statement for row in rows], rows[-1].seq if more else None)
+
+    def _seq_at(self, session: Session, ms: int) -> int:
+        """The last sequence number stored at or before ``ms`` (0 if none)."""
+        table = LrsStatement.__table__
+        found = session.scalar(
+            select(table.c.seq)
+            .where(table.c.stored_ms <= ms)
+            .order_by(table.c.stored_ms.desc(), table.c.seq.desc())
+            .limit(1)
+        )
+        return found or 0
+
+    def attachments(self, sha2s: set[str]) -> dict[str, tuple[str, bytes]]:
+        """Stored attachment contents by hash."""
+        if not sha2s:
+            return {}
+        table = LrsAttachment.__table__
+        with self.db.sessions() as session:
+            return {
+                row.sha2: (row.content_type, row.content)
+                for row in session.execute(select(table).where(table.c.sha2.in_(sha2s)))
+            }
