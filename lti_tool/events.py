@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .context import LaunchContext
@@ -199,7 +200,13 @@ class Recording:
     def save(
         self, activity: str, name: str, data: dict, *, per_person: bool = True, expected_version: int | None = None
     ) -> int:
-        """Write a record; with ``expected_version``, refuse if someone saved in between."""
+        """Write a record; with ``expected_version``, refuse if someone saved in between.
+
+        The version check is part of the write itself (``UPDATE ... WHERE version = ?``, or the
+        unique key for a first write), so two concurrent saves of one version cannot both pass,
+        on SQLite (where SELECT ... FOR UPDATE means nothing) as on PostgreSQL. After a
+        StateConflict the recording's transaction is spent: let the exception end the block.
+        """
         row = self.session.scalar(self._record_query(activity, name, per_person).with_for_update())
         if expected_version is not None and (row.version if row else 0) != expected_version:
             raise StateConflict(row.version if row else 0)
@@ -215,12 +222,25 @@ class Recording:
                 version=1,
             )
             self.session.add(row)
-        else:
-            row.data = data
-            row.version += 1
-            row.updated_at = utcnow()
-        self.session.flush()
-        return row.version
+            try:
+                self.session.flush()
+            except IntegrityError:
+                raise StateConflict(1) from None
+            return 1
+        guard = [PluginRecord.id == row.id]
+        if expected_version is not None:
+            guard.append(PluginRecord.version == expected_version)
+        written = self.session.execute(
+            update(PluginRecord)
+            .where(*guard)
+            .values(data=data, version=PluginRecord.version + 1, updated_at=utcnow())
+            .returning(PluginRecord.version),
+            execution_options={"synchronize_session": False},
+        ).scalar()
+        self.session.expire(row)
+        if written is None:
+            raise StateConflict(self.load(activity, name, per_person=per_person)[1])
+        return written
 
 
 class EventRecorder:
