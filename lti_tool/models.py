@@ -336,6 +336,7 @@ class AgsScoreState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# -- the embedded LRS (xapi.lrs) -----------------------------------------------------------------
-# Its tables live with its code; importing them here puts them on Base.metadata for migrations.
+# -- the embedded LRS (xapi.lrs) and its flat projection (xapi.projection) -----------------------
+# Their tables live with their code; importing them here puts them on Base.metadata for migrations.
+from xapi import projection as _projection  # noqa: E402, F401
 from xapi.lrs import models as _lrs_models  # noqa: E402, F401

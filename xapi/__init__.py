@@ -16,3 +16,7 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, tool: Tool) -> None:
     """Mount the embedded LRS and install the xAPI receivers of learning events."""
+    from . import analytics_views, openapi
+
+    app.register_blueprint(analytics_views.bp)
+    app.register_blueprint(openapi.bp)

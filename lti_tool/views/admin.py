@@ -22,7 +22,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN_ROLES = (ADMINISTRATOR,)
 
 
-def _admin_launch() -> LaunchContext:
+def admin_launch() -> LaunchContext:
+    """The launch of the request, if its person is an administrator (LaunchError otherwise)."""
     context = current_launch()
     if not context.has_role(*ADMIN_ROLES):
         raise LaunchError("role_not_admitted", f"admin page, role={context.role}")
@@ -33,7 +34,7 @@ def _admin_launch() -> LaunchContext:
 def outbox_page():
     """Counts per receiver and status, the oldest pending delivery, dead rows with their answer."""
     try:
-        context = _admin_launch()
+        context = admin_launch()
     except LaunchError as error:
         return render_launch_error(error)
     state = outbox.status(tool().db, platform_id=context.platform_pk)
@@ -53,7 +54,7 @@ def outbox_page():
 def retry():
     """Put one dead row (``id``), or every dead row (``all``), of this platform back to pending."""
     try:
-        context = _admin_launch()
+        context = admin_launch()
     except LaunchError as error:
         return render_launch_error(error)
     ids = request.form.getlist("id", type=int)

@@ -1,0 +1,408 @@
+"""The flat projection of stored statements, and the administrators' analytics page.
+
+The projection tests store statements through the embedded LRS's real store on a real database
+(SQLite, and PostgreSQL when marked), then read the flat table back with SQL as an analyst would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import lxml.html
+import pytest
+from sqlalchemy import select, text
+
+from lti_tool.platforms import add_platform
+from xapi import analytics
+from xapi.analytics import PASSED_VERBS, SCORE_BANDS
+from xapi.lrs.store import StatementConflict, StatementStore
+from xapi.projection import Extensions, FlatStatement, duration_seconds, projector
+from xapi.vocabulary import COURSE_TYPE, VERBS, VOIDED, Vocabulary
+
+from .browser import Browser
+from .delivery_sink import launch_context
+from .platform_emulator import ADMIN, LaunchSpec
+
+VOCABULARY = Vocabulary("https://tool.example")
+EXTENSIONS = Extensions.of(VOCABULARY)
+ISSUER = "https://moodle.school-a.example"
+AUTHORITY = {"objectType": "Agent", "account": {"homePage": "https://tool.example", "name": "npqsl-lti"}}
+
+
+def statement(
+    kind: str = "completed",
+    *,
+    sub: str = "learner-1",
+    activity: str = "modules/closing-the-gap/unit-1",
+    name: str = "Unit 1: Diagnosing the gap",
+    issuer: str = ISSUER,
+    result: dict | None = None,
+    timestamp: datetime | None = None,
+    **extra,
+) -> dict:
+    """A statement shaped like the ones the tool emits for a learning event."""
+    return {
+        "id": str(uuid.uuid4()),
+        "actor": {"objectType": "Agent", "account": {"homePage": issuer, "name": sub}},
+        "verb": {"id": VERBS[kind].iri, "display": {"en-GB": VERBS[kind].display}},
+        "object": {
+            "objectType": "Activity",
+            "id": VOCABULARY.plugin_activity("modules", activity),
+            "definition": {"type": "http://adlnet.gov/expapi/activities/lesson", "name": {"en-GB": name}},
+        },
+        "context": {
+            "registration": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{issuer}|course-1|{sub}")),
+            "contextActivities": {
+                "parent": [{"id": VOCABULARY.plugin_activity("modules", "modules/closing-the-gap")}],
+                "grouping": [
+                    {"id": VOCABULARY.qualification},
+                    {"id": VOCABULARY.course(issuer, "course-1"), "definition": {"type": COURSE_TYPE}},
+                ],
+                "category": [{"id": VOCABULARY.profile_version}],
+            },
+            "platform": "Moodle",
+            "language": "en-GB",
+            "extensions": {
+                EXTENSIONS.context_id: "course-1",
+                EXTENSIONS.deployment_id: "deploy-1",
+                EXTENSIONS.resource_link_id: "rl-1",
+            },
+        },
+        **({"result": result} if result is not None else {}),
+        "timestamp": (timestamp or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        **extra,
+    }
+
+
+def voiding(target_id: str) -> dict:
+    return {
+        "actor": AUTHORITY,
+        "verb": {"id": VOIDED.iri, "display": {"en-GB": "voided"}},
+        "object": {"objectType": "StatementRef", "id": target_id},
+    }
+
+
+@pytest.fixture
+def store(database):
+    lrs = StatementStore(database)
+    lrs.after_store.append(projector(EXTENSIONS))
+    return lrs
+
+
+def flat_rows(database) -> dict[str, FlatStatement]:
+    with database.sessions() as session:
+        return {row.statement_id: row for row in session.scalars(select(FlatStatement))}
+
+
+# -- the projection ---------------------------------------------------------------------------------
+
+
+def test_each_stored_statement_becomes_one_flat_row_with_its_fields(database, store):
+    scored = statement(
+        "passed",
+        result={
+            "score": {"scaled": 0.8, "raw": 8, "min": 0, "max": 10},
+            "success": True,
+            "completion": True,
+            "duration": "PT1H2M3.5S",
+        },
+        timestamp=datetime(2026, 3, 4, 10, 30, 0, 123000, tzinfo=UTC),
+    )
+    [statement_id] = store.store([scored], authority=AUTHORITY)
+
+    row = flat_rows(database)[statement_id]
+    assert row.stored.tzinfo is not None and abs(row.stored - datetime.now(UTC)) < timedelta(minutes=1)
+    assert row.timestamp == datetime(2026, 3, 4, 10, 30, 0, 123000, tzinfo=UTC)
+    assert (row.verb_id, row.verb_display) == (VERBS["passed"].iri, "passed")
+    assert (row.actor_account_homepage, row.actor_account_name) == (ISSUER, "learner-1")
+    assert row.actor_ifi == f"account:{ISSUER}|learner-1"
+    assert (row.actor_mbox, row.actor_name) == (None, None)
+    assert row.object_id == scored["object"]["id"]
+    assert (row.object_type, row.object_name) == ("Activity", "Unit 1: Diagnosing the gap")
+    assert row.object_definition_type == "http://adlnet.gov/expapi/activities/lesson"
+    assert row.registration == scored["context"]["registration"]
+    assert row.parent_activity_id == VOCABULARY.plugin_activity("modules", "modules/closing-the-gap")
+    assert row.course_activity_id == VOCABULARY.course(ISSUER, "course-1")
+    assert (row.lti_context_id, row.lti_deployment_id, row.lti_resource_link_id) == (
+        "course-1",
+        "deploy-1",
+        "rl-1",
+    )
+    assert (row.score_raw, row.score_scaled, row.score_min, row.score_max) == (8, 0.8, 0, 10)
+    assert (row.success, row.completion) == (True, True)
+    assert (row.duration, row.duration_seconds) == ("PT1H2M3.5S", 3723.5)
+    assert (row.voided, row.voided_by, row.platform_id) == (False, None, None)
+
+
+def test_statements_without_result_or_context_and_other_actor_kinds_still_project(database, store):
+    bare = {
+        "actor": {"mbox": "mailto:analyst@example.org", "name": "Analyst"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "https://elsewhere.example/activity/1"},
+    }
+    about_agent = {
+        "actor": {"objectType": "Group", "name": "Cohort", "member": [{"mbox": "mailto:a@example.org"}]},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"},
+        "object": {"objectType": "Agent", "mbox_sha1sum": "a" * 40},
+    }
+    ids = store.store([bare, about_agent], authority=AUTHORITY)
+    rows = flat_rows(database)
+    first, second = rows[ids[0]], rows[ids[1]]
+    assert first.actor_ifi == "mbox:mailto:analyst@example.org"
+    assert (first.actor_mbox, first.actor_name) == ("mailto:analyst@example.org", "Analyst")
+    assert first.timestamp == first.stored  # the LRS sets a missing timestamp to stored
+    assert (first.object_type, first.registration, first.score_scaled, first.success) == (
+        "Activity",
+        None,
+        None,
+        None,
+    )
+    assert (first.course_activity_id, first.lti_context_id, first.duration_seconds) == (None, None, None)
+    # An anonymous Group has no identifier of its own: it is counted as one actor per statement.
+    assert second.actor_ifi == f"group:{ids[1]}" and second.actor_object_type == "Group"
+    assert (second.object_type, second.object_id) == ("Agent", "mbox_sha1sum:" + "a" * 40)
+
+
+def test_a_resent_statement_adds_no_second_row_and_a_refused_batch_adds_none(database, store):
+    original = statement()
+    store.store([original], authority=AUTHORITY)
+    store.store([original], authority=AUTHORITY)
+    assert list(flat_rows(database)) == [original["id"]]
+
+    changed = {**original, "verb": {"id": VERBS["failed"].iri}}
+    with pytest.raises(StatementConflict):
+        store.store([statement(), changed], authority=AUTHORITY)
+    assert list(flat_rows(database)) == [original["id"]]
+
+
+def test_voiding_flags_the_target_in_a_later_batch_and_in_the_same_batch(database, store):
+    earlier, later = statement("scored"), statement("answered")
+    store.store([earlier], authority=AUTHORITY)
+    [voider] = store.store([voiding(earlier["id"])], authority=AUTHORITY)
+    together = store.store([later, voiding(later["id"])], authority=AUTHORITY)
+
+    rows = flat_rows(database)
+    assert (rows[earlier["id"]].voided, rows[earlier["id"]].voided_by) == (True, voider)
+    assert (rows[later["id"]].voided, rows[later["id"]].voided_by) == (True, together[1])
+    # The voiding statements are rows too (verb voided, object the target), never voided themselves.
+    assert (rows[voider].verb_id, rows[voider].object_type, rows[voider].object_id) == (
+        VOIDED.iri,
+        "StatementRef",
+        earlier["id"],
+    )
+    assert not rows[voider].voided
+    with database.sessions() as session:
+        assert session.scalar(text("SELECT count(*) FROM lrs_statements WHERE voided")) == 2
+
+
+def test_rows_carry_the_platform_and_go_with_it(database, store):
+    platform = add_platform(
+        database,
+        issuer=ISSUER,
+        client_id="client-a",
+        deployment_ids=["deploy-1"],
+        auth_login_url=f"{ISSUER}/auth",
+        auth_token_url=f"{ISSUER}/token",
+        key_set_url=f"{ISSUER}/certs",
+    )
+    [ours] = store.store([statement()], authority=AUTHORITY, platform_id=platform.id)
+    [keyed] = store.store([statement(issuer="https://other.example")], authority=AUTHORITY)
+    rows = flat_rows(database)
+    assert (rows[ours].platform_id, rows[keyed].platform_id) == (platform.id, None)
+    with database.transaction() as session:
+        session.execute(text("DELETE FROM platforms WHERE id = :id"), {"id": platform.id})
+    assert list(flat_rows(database)) == [keyed]
+
+
+def test_analysts_filter_with_sql_on_indexed_columns(database, store):
+    store.store(
+        [
+            statement("completed", sub="a"),
+            statement("completed", sub="b"),
+            statement("experienced", sub="c"),
+            statement("completed", sub="c", activity="modules/closing-the-gap/unit-2", name="Unit 2"),
+        ],
+        authority=AUTHORITY,
+    )
+    with database.sessions() as session:
+        per_activity = session.execute(
+            text(
+                "SELECT object_name, count(DISTINCT actor_ifi) FROM xapi_flat_statements "
+                "WHERE verb_id = :verb AND NOT voided GROUP BY object_name ORDER BY object_name"
+            ),
+            {"verb": VERBS["completed"].iri},
+        ).all()
+    assert per_activity == [("Unit 1: Diagnosing the gap", 2), ("Unit 2", 1)]
+
+
+@pytest.mark.parametrize(
+    ("iso", "seconds"),
+    [
+        ("PT15M", 900.0),
+        ("PT0.25S", 0.25),
+        ("P1DT1H", 90000.0),
+        ("P2W", 1209600.0),
+        ("PT1,5S", 1.5),
+        ("P1M", None),  # a month has no fixed length
+        ("P1Y2D", None),
+        ("PT", None),
+        ("1H", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_durations_become_seconds_where_they_have_a_fixed_length(iso, seconds):
+    assert duration_seconds(iso) == seconds
+
+
+# -- the analytics page -------------------------------------------------------------------------
+
+ADMIN_SPEC = LaunchSpec(sub="vle-admin", roles=[ADMIN])
+
+
+@pytest.fixture
+def analytics_tool(make_tool, platform):
+    server = make_tool()
+    registered = server.register(platform)
+    return server, registered
+
+
+def admin_page(server, platform, **params):
+    browser = Browser()
+    landing = browser.launch(server, platform, ADMIN_SPEC)
+    assert landing.status_code == 200
+    [link] = lxml.html.fromstring(landing.text).xpath("//a[@data-admin-analytics]")
+    page = browser.get(server.base_url + link.get("href"), params=params)
+    return browser, page
+
+
+def seed(server, platform_id: int) -> dict[str, str]:
+    """Three people in two activities over three days, with scores; one statement voided."""
+    lrs = StatementStore(server.db)
+    lrs.after_store.append(projector(EXTENSIONS))
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    unit, survey = "modules/closing-the-gap/unit-1", "diagnostics/gap-analysis"
+    batch = [
+        statement("launched", sub="a", timestamp=today - timedelta(days=2)),
+        statement("launched", sub="b", timestamp=today - timedelta(days=2)),
+        statement("launched", sub="c", timestamp=today - timedelta(days=1)),
+        statement("completed", sub="a", result={"completion": True}, timestamp=today - timedelta(days=1)),
+        statement("passed", sub="a", result={"score": {"scaled": 0.85}, "success": True}, timestamp=today),
+        statement("completed", sub="b", result={"completion": True}, timestamp=today),
+        statement("scored", sub="b", result={"score": {"scaled": 0.42}}, timestamp=today),
+        statement("experienced", sub="a", activity=survey, name="Gap analysis", timestamp=today),
+        statement("scored", sub="a", activity=survey, name="Gap analysis", result={"score": {"scaled": 1.0}}),
+    ]
+    wrong = statement("passed", sub="c", result={"score": {"scaled": 0.05}, "success": True}, timestamp=today)
+    lrs.store([*batch, wrong], authority=AUTHORITY, platform_id=platform_id)
+    lrs.store([voiding(wrong["id"])], authority=AUTHORITY, platform_id=platform_id)
+    # Another school's statements never show on this platform's page.
+    lrs.store([statement("completed", sub="z", issuer="https://other.example")], authority=AUTHORITY)
+    return {
+        "unit": VOCABULARY.plugin_activity("modules", unit),
+        "survey": VOCABULARY.plugin_activity("modules", survey),
+    }
+
+
+def test_an_administrator_sees_statements_per_day_the_funnel_and_scores(analytics_tool, platform):
+    server, registered = analytics_tool
+    activities = seed(server, registered.id)
+    _, page = admin_page(server, platform, days=7)
+    assert page.status_code == 200
+    doc = lxml.html.fromstring(page.text)
+
+    # 10 statements recorded, 1 voided, the voiding one left out: 9, by 3 people.
+    assert doc.xpath("string(//*[@data-statements])") == "9"
+    assert doc.xpath("string(//*[@data-people])") == "3"
+    per_day = [int(td.text) for td in doc.xpath("//table[@data-per-day]//td")]
+    assert len(per_day) == 7 and per_day[-3:] == [2, 2, 5]
+
+    funnel = {
+        tr.get("data-activity"): [
+            int(tr.xpath(f"string(td[@data-{step}])")) for step in ("started", "completed", "passed")
+        ]
+        for tr in doc.xpath("//table[@data-funnel]//tr[@data-activity]")
+    }
+    assert funnel == {activities["unit"]: [3, 2, 1], activities["survey"]: [1, 0, 0]}
+
+    bands = {th.text: int(th.getnext().text) for th in doc.xpath("//table[@data-scores]//th[@scope='row']")}
+    assert list(bands) == list(SCORE_BANDS)
+    assert (bands["0.4–0.5"], bands["0.8–0.9"], bands["0.9–1.0"], bands["0.0–0.1"]) == (1, 1, 1, 0)
+
+    # Each chart is an accessible SVG image: labelled by its own title and description.
+    charts = doc.xpath("//svg[@role='img']")
+    assert len(charts) == 3
+    for chart in charts:
+        title_id, desc_id = chart.get("aria-labelledby").split()
+        assert doc.xpath(f"string(//*[@id='{title_id}'])") and doc.xpath(f"string(//*[@id='{desc_id}'])")
+    assert "<script" not in page.text
+    assert "frame-ancestors" in page.headers["Content-Security-Policy"]
+    assert PASSED_VERBS[0] not in page.text  # IRIs stay out of a person's view: names are shown
+
+
+def test_scores_can_be_narrowed_to_one_activity(analytics_tool, platform):
+    server, registered = analytics_tool
+    activities = seed(server, registered.id)
+    _, page = admin_page(server, platform, activity=activities["survey"])
+    doc = lxml.html.fromstring(page.text)
+    bands = {th.text: int(th.getnext().text) for th in doc.xpath("//table[@data-scores]//th[@scope='row']")}
+    assert sum(bands.values()) == 1 and bands["0.9–1.0"] == 1
+    assert doc.xpath("string(//select[@id='activity']/option[@selected])") == "Gap analysis"
+
+
+def test_candidates_and_requests_without_a_launch_are_refused_the_analytics_page(analytics_tool, platform):
+    server, _ = analytics_tool
+    assert "data-admin-analytics" not in Browser().launch(server, platform).text
+    _, token = launch_context(server, platform, sub="cand-2")
+    refused = Browser().get(server.base_url + "/admin/analytics", params={"launch": token})
+    assert refused.status_code == 403 and "Your role in this course does not give access" in refused.text
+    assert Browser().get(server.base_url + "/admin/analytics").status_code == 401
+
+
+def test_an_empty_period_says_so(analytics_tool, platform):
+    server, _ = analytics_tool
+    _, page = admin_page(server, platform, days=9999)  # an unknown period falls back to 30 days
+    doc = lxml.html.fromstring(page.text)
+    assert doc.xpath("string(//*[@data-statements])") == "0"
+    assert doc.xpath("//*[@data-no-funnel]") and doc.xpath("//*[@data-no-scores]")
+    assert len(doc.xpath("//table[@data-per-day]//td")) == 30
+
+
+def test_the_analytics_queries_count_utc_days_funnels_and_bands_on_each_backend(database, store):
+    platform = add_platform(
+        database,
+        issuer=ISSUER,
+        client_id="client-a",
+        deployment_ids=["deploy-1"],
+        auth_login_url=f"{ISSUER}/auth",
+        auth_token_url=f"{ISSUER}/token",
+        key_set_url=f"{ISSUER}/certs",
+    )
+    today = datetime.now(UTC).date()
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    # 23:59:59.999 yesterday (UTC) and 00:00 today: the day boundary is UTC's whatever the offset.
+    late = (midnight - timedelta(milliseconds=1)).astimezone(timezone(timedelta(hours=-5)))
+    store.store(
+        [
+            statement("launched", sub="a", timestamp=late),
+            statement(
+                "completed", sub="a", result={"completion": True, "score": {"scaled": -0.5}}, timestamp=midnight
+            ),
+            statement("passed", sub="b", result={"success": True, "score": {"scaled": 0.1}}, timestamp=midnight),
+        ],
+        authority=AUTHORITY,
+        platform_id=platform.id,
+    )
+    since = analytics.period_start(2, today)
+    with database.sessions() as session:
+        assert analytics.statements_per_day(session, platform.id, 2, today) == [
+            (today - timedelta(days=1), 1),
+            (today, 2),
+        ]
+        [step] = analytics.completion_funnel(session, platform.id, since)
+        assert (step.started, step.completed, step.passed) == (2, 2, 1)
+        bands = dict(analytics.score_distribution(session, platform.id, since))
+        assert (bands["below 0"], bands["0.1–0.2"], sum(bands.values())) == (1, 1, 2)
+        assert analytics.overview(session, platform.id, since) == analytics.Overview(3, 2, 2)
+        assert analytics.statements_per_day(session, platform.id + 1, 2, today)[-1] == (today, 0)

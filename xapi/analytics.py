@@ -1,0 +1,138 @@
+"""The figures of the administrators' analytics page, read from the flat projection.
+
+Every query is scoped to one platform (tenant) and leaves out voided statements and the voiding
+statements themselves: what remains is what learners did. Days are UTC days of the statement's
+``timestamp`` (when it happened, not when it was stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, case, distinct, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from .projection import VOIDED_VERB, FlatStatement
+
+COMPLETED_VERBS = ("http://adlnet.gov/expapi/verbs/completed", "http://adlnet.gov/expapi/verbs/passed")
+PASSED_VERBS = ("http://adlnet.gov/expapi/verbs/passed",)
+PERIODS = (7, 30, 90, 365)
+FUNNEL_LIMIT = 15
+# Scaled scores in tenths: [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0]; negatives have a band of their own.
+SCORE_BANDS = ("below 0", *(f"{n / 10:.1f}–{(n + 1) / 10:.1f}" for n in range(10)))
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """How many people reached each step of one activity."""
+
+    activity_id: str
+    name: str
+    started: int
+    completed: int
+    passed: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    statements: int
+    people: int
+    registrations: int
+
+
+def _counted(platform_id: int, since: datetime) -> list[ColumnElement[bool]]:
+    """What learners did on this platform since ``since``: no voided or voiding statements."""
+    return [
+        FlatStatement.platform_id == platform_id,
+        FlatStatement.timestamp >= since,
+        FlatStatement.voided.is_(False),
+        FlatStatement.verb_id != VOIDED_VERB,
+    ]
+
+
+def period_start(days: int, today: date) -> datetime:
+    """The first instant of a period of ``days`` UTC days ending with ``today``."""
+    return datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+
+
+def _utc_day(session: Session):
+    column = FlatStatement.timestamp
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)  # SQLite keeps UTC datetimes as ISO text
+
+
+def overview(session: Session, platform_id: int, since: datetime) -> Overview:
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(distinct(FlatStatement.actor_ifi)),
+            func.count(distinct(FlatStatement.registration)),
+        ).where(*_counted(platform_id, since))
+    ).one()
+    return Overview(*row)
+
+
+def statements_per_day(session: Session, platform_id: int, days: int, today: date) -> list[tuple[date, int]]:
+    """One (day, statements) pair for each of the last ``days`` UTC days, zeros included."""
+    day = _utc_day(session)
+    counts = dict(
+        session.execute(
+            select(day, func.count()).where(*_counted(platform_id, period_start(days, today))).group_by(day)
+        ).all()
+    )
+    first = today - timedelta(days=days - 1)
+    return [
+        (first + timedelta(days=n), counts.get((first + timedelta(days=n)).isoformat(), 0)) for n in range(days)
+    ]
+
+
+def completion_funnel(session: Session, platform_id: int, since: datetime) -> list[FunnelStep]:
+    """People per activity who did anything, who completed it, who passed it; busiest first."""
+    flat = FlatStatement
+    completed = or_(flat.completion.is_(True), flat.verb_id.in_(COMPLETED_VERBS))
+    passed = or_(flat.success.is_(True), flat.verb_id.in_(PASSED_VERBS))
+    started = func.count(distinct(flat.actor_ifi))
+    rows = session.execute(
+        select(
+            flat.object_id,
+            func.max(flat.object_name),
+            started,
+            func.count(distinct(case((completed, flat.actor_ifi)))),
+            func.count(distinct(case((passed, flat.actor_ifi)))),
+        )
+        .where(*_counted(platform_id, since), flat.object_type == "Activity")
+        .group_by(flat.object_id)
+        .order_by(started.desc(), flat.object_id)
+        .limit(FUNNEL_LIMIT)
+    ).all()
+    return [FunnelStep(activity, name or activity, s, c, p) for activity, name, s, c, p in rows]
+
+
+def scored_activities(session: Session, platform_id: int, since: datetime) -> list[tuple[str, str]]:
+    """(activity id, name) of the activities with scaled scores in the period, by name."""
+    rows = session.execute(
+        select(FlatStatement.object_id, func.max(FlatStatement.object_name))
+        .where(*_counted(platform_id, since), FlatStatement.score_scaled.is_not(None))
+        .group_by(FlatStatement.object_id)
+    ).all()
+    return sorted(((activity, name or activity) for activity, name in rows), key=lambda item: item[1].lower())
+
+
+def score_distribution(
+    session: Session, platform_id: int, since: datetime, activity_id: str | None = None
+) -> list[tuple[str, int]]:
+    """How many scaled scores fall in each band of SCORE_BANDS (of one activity, when given)."""
+    scaled = FlatStatement.score_scaled
+    band = case(
+        (scaled < 0, 0),
+        *((and_(scaled >= n / 10, scaled < (n + 1) / 10), n + 1) for n in range(9)),
+        else_=10,
+    )
+    conditions = [*_counted(platform_id, since), scaled.is_not(None)]
+    if activity_id:
+        conditions.append(FlatStatement.object_id == activity_id)
+    counts = dict(session.execute(select(band, func.count()).where(*conditions).group_by(band)).all())
+    return [(label, counts.get(index, 0)) for index, label in enumerate(SCORE_BANDS)]
