@@ -18,5 +18,9 @@ def init_app(app: Flask, tool: Tool) -> None:
     """Mount the embedded LRS and install the xAPI receivers of learning events."""
     from . import analytics_views, openapi
 
+    if tool.settings.xapi.lrs_enabled:
+        from .lrs import views as lrs_views
+
+        lrs_views.init_app(app, tool)
     app.register_blueprint(analytics_views.bp)
     app.register_blueprint(openapi.bp)
