@@ -38,6 +38,18 @@ The delivery contract (what a receiver such as ``lti_tool.grades`` implements)::
   ``Delivery.from_exception(exc)`` turns a connection error into a retry. An exception raised
   by ``deliver`` counts as a transient failure, with the traceback summary kept as the error.
 
+Batches: a receiver may also answer several rows at once (an LRS taking statement arrays)::
+
+        batch_size = 100                               # optional: most rows per call
+
+        def deliver_many(self, items: Sequence[tuple[OutboxMessage, LearningEventRow]], tool: Tool
+                         ) -> list[Delivery]: ...      # one Delivery per item, in order
+
+  The worker then hands it the claimed rows of that receiver together, up to ``batch_size``
+  (and never more than a worker claims at a time, ``outbox.batch_size``). Each row's answer is
+  recorded on its own, exactly as for ``deliver``; an exception, or a list of the wrong length,
+  counts as a transient failure of every row in the batch. ``deliver`` is still required.
+
 Order: rows sharing an ``ordering_key`` (receiver, person, activity) are delivered in id order.
 A row is claimable only while no earlier row with its key is still pending (leased or not), so
 one failing delivery holds back the later ones of the same person and activity, and nothing

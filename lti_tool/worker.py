@@ -111,24 +111,30 @@ class Worker:
         paused: set[int] = set()
         try:
             with self.app.app_context():
-                for message, event in outbox.load(self.db, ids):
+                for unit in self._units(outbox.load(self.db, ids), receivers):
                     if stop is not None and stop.is_set():
                         break
                     if time.monotonic() >= renew_at:
                         held &= outbox.renew(self.db, self.name, held, self.policy.lease_seconds)
                         renew_at = time.monotonic() + self.policy.lease_seconds / 2
-                    if message.id not in held:
+                    due: list[tuple[OutboxMessage, LearningEventRow]] = []
+                    for message, event in unit:
+                        if message.id not in held:
+                            continue
+                        if (message.receiver, message.platform_id) in down:
+                            paused.add(message.id)
+                            continue
+                        due.append((message, event))
+                    if not due:
                         continue
-                    group = (message.receiver, message.platform_id)
-                    if group in down:
-                        paused.add(message.id)
-                        continue
-                    delivery, from_receiver = self._attempt(receivers, message, event)
-                    recorded = outbox.record_answer(self.db, message, self.name, delivery, self.policy)
-                    held.discard(message.id)
-                    self._note(message, delivery, recorded)
-                    if recorded.held and delivery.outcome == outbox.RETRY_OUTCOME and from_receiver:
-                        down.add(group)
+                    for (message, _event), (delivery, from_receiver) in zip(
+                        due, self._attempt_unit(receivers, due), strict=True
+                    ):
+                        recorded = outbox.record_answer(self.db, message, self.name, delivery, self.policy)
+                        held.discard(message.id)
+                        self._note(message, delivery, recorded)
+                        if recorded.held and delivery.outcome == outbox.RETRY_OUTCOME and from_receiver:
+                            down.add((message.receiver, message.platform_id))
         finally:
             # Rows not attempted (stopping, an error) go back at once, without an attempt.
             if paused & held:
@@ -136,6 +142,48 @@ class Worker:
                 outbox.release(self.db, self.name, paused & held, utcnow() + pause)
             if held - paused:
                 outbox.release(self.db, self.name, held - paused)
+
+    def _units(
+        self, loaded: list[tuple[OutboxMessage, LearningEventRow]], receivers: dict[str, Receiver]
+    ) -> list[list[tuple[OutboxMessage, LearningEventRow]]]:
+        """The claimed rows as delivery units, in id order of their first row: one row each, or
+        up to the receiver's ``batch_size`` together for a receiver with ``deliver_many``.
+
+        A claim never holds two rows with the same ordering key (see ``outbox._claimable``), so
+        delivering a unit's rows together keeps every key's order.
+        """
+        units: list[list[tuple[OutboxMessage, LearningEventRow]]] = []
+        open_units: dict[str, list] = {}
+        for item in loaded:
+            receiver = receivers.get(item[0].receiver)
+            if receiver is None or not callable(getattr(receiver, "deliver_many", None)):
+                units.append([item])
+                continue
+            unit = open_units.get(receiver.name)
+            if unit is None or len(unit) >= max(1, getattr(receiver, "batch_size", self.batch_size)):
+                unit = open_units[receiver.name] = []
+                units.append(unit)
+            unit.append(item)
+        return units
+
+    def _attempt_unit(
+        self, receivers: dict[str, Receiver], unit: list[tuple[OutboxMessage, LearningEventRow]]
+    ) -> list[tuple[Delivery, bool]]:
+        """One answer per row of the unit, and whether each came from the receiver."""
+        first = unit[0][0]
+        receiver = receivers.get(first.receiver)
+        deliver_many = getattr(receiver, "deliver_many", None)
+        if not callable(deliver_many):
+            return [self._attempt(receivers, message, event) for message, event in unit]
+        try:
+            deliveries = list(deliver_many(unit, self.tool))
+        except Exception as exc:  # noqa: BLE001 - any fault of one batch must not stop the others
+            log.warning("outbox %s..: receiver %s raised on a batch", first.id, first.receiver, exc_info=True)
+            return [(Delivery.retry(exception_summary(exc)), False)] * len(unit)
+        if len(deliveries) != len(unit) or not all(isinstance(d, Delivery) for d in deliveries):
+            fault = Delivery.retry(f"receiver {first.receiver!r} did not answer one Delivery per row of its batch")
+            return [(fault, False)] * len(unit)
+        return [(delivery, True) for delivery in deliveries]
 
     def _attempt(
         self, receivers: dict[str, Receiver], message: OutboxMessage, event: LearningEventRow
