@@ -196,6 +196,7 @@ GOOD = [
     ("a +00:00 offset", changed("timestamp", "2008-09-15T15:53:00.601+00:00"), BOTH),
     ("a -05:00 offset", changed("timestamp", "2023-05-04T12:00:00-05:00"), BOTH),
     ("a timestamp with microseconds", changed("timestamp", "2024-03-01T09:30:00.123456Z"), BOTH),
+    ("a space between date and time", changed("timestamp", "2008-09-15 15:53:00.601+00:00"), BOTH),
     ("a leap second", changed("timestamp", "2016-12-31T23:59:60Z"), BOTH),
     ("an ISO 8601 basic timestamp", changed("timestamp", "20240301T093000Z"), (V1,)),
     ("a timestamp without an offset", changed("timestamp", "2024-03-01T09:30:00.123"), (V1,)),
@@ -901,6 +902,16 @@ BAD = [
         BOTH,
         "statement.attachments[0].fileUrl",
     ),
+    (
+        "a signature that is not a JWS",
+        changed(
+            "attachments.0.contentType",
+            "text/plain",
+            changed("attachments.0.usageType", "http://adlnet.gov/expapi/attachments/signature"),
+        ),
+        BOTH,
+        "statement.attachments[0].contentType",
+    ),
     ("an unknown attachment property", changed("attachments.0.name", "x"), BOTH, "statement.attachments[0].name"),
 ]
 
@@ -966,7 +977,7 @@ def test_agent_parameter_takes_an_agent_or_identified_group():
         (
             lambda v: validate_timestamp(v, field="since", version=V2),
             "2024-03-01T09:30:00Z",
-            ["2024-03-01T09:30:00", "2024-03-01 09:30:00Z"],
+            ["2024-03-01T09:30:00", "2024-03-01T09:30Z", "2024-03-01T09:30:00+0100"],
         ),
     ],
 )

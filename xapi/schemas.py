@@ -65,16 +65,18 @@ _DURATION_RE = re.compile(
     r"P(?:\d+(?:\.\d+)?W"
     r"|(?=\d|T\d)(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?)\Z"
 )
-# ISO 8601 date-times, extended (2024-01-31T12:00:00.123+01:00) and basic (20240131T120000Z).
+# ISO 8601 date-times, extended (2024-01-31T12:00:00.123+01:00) and basic (20240131T120000Z); the
+# extended form may also separate date and time with a space, as RFC 3339 allows.
 _TS_EXTENDED_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?\Z"
 )
 _TS_BASIC_RE = re.compile(
     r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(?:(\d{2})(?:[.,](\d+))?)?(Z|[+-]\d{2}(?:\d{2})?)?\Z"
 )
-# RFC 3339 (the profile of ISO 8601 that xAPI 2.0 requires): extended form with a mandatory offset.
+# RFC 3339 (the profile of ISO 8601 that xAPI 2.0 requires): extended form with a mandatory offset;
+# the RFC lets applications separate date and time with a space, and the reference LRS accepts it.
 _TS_RFC3339_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
 _HEADER_VERSION_RE = re.compile(r"(?:1|2)\.0(?:\.\d+)?\Z")
 
@@ -690,6 +692,7 @@ def _context_groups(value: object, field: str) -> None:
 
 # --- attachments ----------------------------------------------------------------------------
 
+_SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 _ATTACHMENT_KEYS = frozenset(("usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"))
 
 
@@ -706,6 +709,13 @@ def _attachments(value: object, field: str) -> None:
         if _MEDIA_TYPE_RE.match(content_type) is None:
             raise XapiValidationError(
                 f"{where}.contentType", f"must be an Internet media type, got {content_type!r}"
+            )
+        if (
+            attachment["usageType"] == _SIGNATURE
+            and content_type.split(";")[0].strip().lower() != "application/octet-stream"
+        ):
+            raise XapiValidationError(
+                f"{where}.contentType", "a signature attachment must be application/octet-stream (a JWS)"
             )
         length = _require(attachment, "length", where)
         if type(length) is not int:
