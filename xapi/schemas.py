@@ -52,19 +52,26 @@ class XapiValidationError(ValueError):
 # --- scalar formats -------------------------------------------------------------------------
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-# RFC 3987 in outline: a scheme, then no whitespace, controls or the characters IRIs exclude, and
-# every "%" starting a two-digit escape.
-_IRI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[^\x00-\x20\x7f<>\"{}|\\^`%]|%[0-9A-Fa-f]{2})+\Z")
+# RFC 3987 in outline: a scheme, then no whitespace, controls, bidi formatting marks, surrogates,
+# non-characters or the ASCII characters IRIs exclude, and every "%" starting a two-digit escape.
+_IRI_RE = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*:"
+    r"(?:[^\x00-\x20\x7f-\x9f<>\"{}|\\^`%\u200e\u200f\u202a-\u202e\ud800-\udfff\ufdd0-\ufdef\ufff0-\uffff]"
+    r"|%[0-9A-Fa-f]{2})+\Z"
+)
 _MBOX_RE = re.compile(r"mailto:[^@\s:/?#]+@[^@\s/?#]+\Z")
 _SHA1_RE = re.compile(r"[0-9a-fA-F]{40}\Z")
 _SHA2_RE = re.compile(r"(?:[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})\Z")
 _MEDIA_TYPE_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;.*)?\Z", re.DOTALL)
 _STATEMENT_VERSION_V1_RE = re.compile(r"1\.0(?:\.\d+)?\Z")
 _STATEMENT_VERSION_V2_RE = re.compile(r"(?:1|2)\.0(?:\.\d+)?\Z")
+# ISO 8601 durations (4.4.3.2): PnYnMnDTnHnMnS or PnW; only the last component may have a fraction.
 _DURATION_RE = re.compile(
     r"P(?:\d+(?:\.\d+)?W"
-    r"|(?=\d|T\d)(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?)\Z"
+    r"|(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?D)?"
+    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?)\Z"
 )
+_FRACTION_NOT_LAST_RE = re.compile(r"\.\d+[A-Z].*\d")
 # ISO 8601 date-times, extended (2024-01-31T12:00:00.123+01:00) and basic (20240131T120000Z); the
 # extended form may also separate date and time with a space, as RFC 3339 allows.
 _TS_EXTENDED_RE = re.compile(
@@ -285,7 +292,7 @@ def validate_duration(value: object, *, field: str) -> str:
     """A Duration in the ISO 8601 format PnYnMnDTnHnMnS (or PnW), not the alternative format."""
     if type(value) is not str:
         raise _expected(field, "an ISO 8601 duration string", value)
-    if _DURATION_RE.match(value) is None:
+    if _DURATION_RE.match(value) is None or ("." in value and _FRACTION_NOT_LAST_RE.search(value)):
         raise XapiValidationError(field, f"must be an ISO 8601 duration such as PT1H30M5.2S, got {value!r}")
     return value
 
