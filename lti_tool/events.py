@@ -178,6 +178,11 @@ class Recording:
         self.event_ids.append(row.id)
         return row.id
 
+    def about(self, context: LaunchContext) -> Recording:
+        """A recording for another person's context (``lti_tool.plugin_records.member_context``)
+        in this same transaction: a coach's event and the candidate's record commit together."""
+        return Recording(self.session, context, self.plugin_key, self._receivers)
+
     # -- plugin state --------------------------------------------------------------------
     def _record_query(self, activity: str, name: str, per_person: bool):
         ctx = self.context
