@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from lti_tool.platforms import add_platform
 from xapi import analytics
 from xapi.analytics import PASSED_VERBS, SCORE_BANDS
+from xapi.lrs import statement_store
 from xapi.lrs.store import StatementConflict, StatementStore
 from xapi.projection import Extensions, FlatStatement, duration_seconds, projector
 from xapi.vocabulary import COURSE_TYPE, VERBS, VOIDED, Vocabulary
@@ -279,8 +280,7 @@ def admin_page(server, platform, **params):
 
 def seed(server, platform_id: int) -> dict[str, str]:
     """Three people in two activities over three days, with scores; one statement voided."""
-    lrs = StatementStore(server.db)
-    lrs.after_store.append(projector(EXTENSIONS))
+    lrs = statement_store(server.tool)  # the tool's own store: the projection is installed on it
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     unit, survey = "modules/closing-the-gap/unit-1", "diagnostics/gap-analysis"
     batch = [

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, tool: Tool) -> None:
     """Mount the embedded LRS and install the xAPI receivers of learning events."""
-    from . import analytics_views, openapi
+    from . import analytics_views, openapi, projection
 
     if tool.settings.xapi.lrs_enabled:
         from .lrs import views as lrs_views
 
         lrs_views.init_app(app, tool)
+    projection.install(tool)
     app.register_blueprint(analytics_views.bp)
     app.register_blueprint(openapi.bp)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, insert, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from lti_tool.db import Base, UTCDateTime
 
 from .vocabulary import COURSE_TYPE, VOIDED, Vocabulary
+
+if TYPE_CHECKING:
+    from lti_tool.app import Tool
 
 VOIDED_VERB = VOIDED.iri
 
@@ -303,3 +306,11 @@ def projector(extensions: Extensions):
         record(session, ((row.statement, row.platform_id) for row in rows), extensions)
 
     return after_store
+
+
+def install(tool: Tool) -> None:
+    """Keep the flat table in step with the tool's statement store, in the store's transactions."""
+    from .lrs import statement_store
+
+    extensions = Extensions.of(Vocabulary.from_settings(tool.settings))
+    statement_store(tool).after_store.append(projector(extensions))
