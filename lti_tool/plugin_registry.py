@@ -49,6 +49,10 @@ class PluginRegistry:
             return
         self.plugins[plugin.key] = plugin
         self.sources[plugin.key] = source
+        problems = getattr(plugin, "load_problems", None)
+        for name, part_source, reason in problems() if callable(problems) else ():
+            self.failures.append(PluginFailure(name, part_source, reason))
+            log.error("%s from %s left out: %s", name, part_source, reason)
 
     def __iter__(self):
         return iter(sorted(self.plugins.values(), key=lambda p: (p.kind, p.title)))

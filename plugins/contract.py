@@ -117,6 +117,14 @@ class Plugin:
         """The response to a launch of one of this plugin's activities."""
         raise PluginError(f"plugin {self.key!r} does not implement launch()")
 
+    def load_problems(self) -> Sequence[tuple[str, str, str]]:
+        """Parts that failed to load while the rest serves (e.g. broken content packs).
+
+        Each is (name, source, reason); the registry lists them with failed plugins, so
+        ``npqsl-lti plugins list`` and the deep-linking picker show them to administrators.
+        """
+        return ()
+
 
 def record(context: LaunchContext, plugin: Plugin):
     """Open a recording: change your state and emit LearningEvents; all commit together.

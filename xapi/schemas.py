@@ -139,7 +139,7 @@ def _expected(field: str, what: str, value: object) -> XapiValidationError:
 
 
 def _string(value: object, field: str) -> str:
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "a string", value)
     return value
 
@@ -159,13 +159,13 @@ def _number(value: object, field: str) -> float:
 
 
 def _object(value: object, field: str) -> dict:
-    if type(value) is not dict:
+    if not isinstance(value, dict):
         raise _expected(field, "an object", value)
     return value
 
 
 def _array(value: object, field: str) -> list:
-    if type(value) is not list:
+    if not isinstance(value, list):
         raise _expected(field, "an array", value)
     return value
 
@@ -188,7 +188,7 @@ def _require(obj: dict, key: str, field: str) -> Any:
 
 def validate_iri(value: object, *, field: str) -> str:
     """An absolute IRI (RFC 3987): a scheme, then no spaces, controls or excluded characters."""
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "an IRI string", value)
     if value in _known_iris:
         return value
@@ -200,7 +200,7 @@ def validate_iri(value: object, *, field: str) -> str:
 
 
 def _iri(value: object, field: str) -> str:
-    if type(value) is str and value in _known_iris:
+    if isinstance(value, str) and value in _known_iris:
         return value
     return validate_iri(value, field=field)
 
@@ -212,7 +212,7 @@ def validate_activity_id(value: object, *, field: str = "activityId") -> str:
 
 def validate_uuid(value: object, *, field: str) -> str:
     """A UUID in its standard 8-4-4-4-12 hex string form (RFC 4122; any version or variant)."""
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "a UUID string", value)
     if _UUID_RE.match(value) is None:
         raise XapiValidationError(field, f"must be a UUID in 8-4-4-4-12 hex form, got {value!r}")
@@ -221,7 +221,7 @@ def validate_uuid(value: object, *, field: str) -> str:
 
 def validate_language_tag(value: object, *, field: str) -> str:
     """A well-formed RFC 5646 language tag (singletons and variants not repeated)."""
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "a language tag string", value)
     if value in _known_tags:
         return value
@@ -246,12 +246,12 @@ def validate_language_tag(value: object, *, field: str) -> str:
 
 def validate_language_map(value: object, *, field: str) -> dict:
     """A Language Map: RFC 5646 tags mapped to strings."""
-    if type(value) is not dict:
+    if not isinstance(value, dict):
         raise _expected(field, "a language map (an object of language tags to strings)", value)
     for tag, text in value.items():
         if tag not in _known_tags:
             validate_language_tag(tag, field=field)
-        if type(text) is not str:
+        if not isinstance(text, str):
             raise _expected(f"{field}.{tag}", "a string", text)
     return value
 
@@ -268,7 +268,7 @@ def validate_timestamp(value: object, *, field: str, version: str = "1.0.3") -> 
 
     Both versions forbid the "unknown local offset" forms -00, -0000 and -00:00.
     """
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "a timestamp string", value)
     match, what = _timestamp_parts(value, is_v2(version))
     if match is None:
@@ -290,7 +290,7 @@ def validate_timestamp(value: object, *, field: str, version: str = "1.0.3") -> 
 
 def validate_duration(value: object, *, field: str) -> str:
     """A Duration in the ISO 8601 format PnYnMnDTnHnMnS (or PnW), not the alternative format."""
-    if type(value) is not str:
+    if not isinstance(value, str):
         raise _expected(field, "an ISO 8601 duration string", value)
     if _DURATION_RE.match(value) is None or ("." in value and _FRACTION_NOT_LAST_RE.search(value)):
         raise XapiValidationError(field, f"must be an ISO 8601 duration such as PT1H30M5.2S, got {value!r}")
@@ -299,7 +299,7 @@ def validate_duration(value: object, *, field: str) -> str:
 
 def validate_version(value: str) -> str:
     """The X-Experience-API-Version header: 1.0, 1.0.x, 2.0 or 2.0.x."""
-    if type(value) is not str or _HEADER_VERSION_RE.match(value) is None:
+    if not isinstance(value, str) or _HEADER_VERSION_RE.match(value) is None:
         raise XapiValidationError("X-Experience-API-Version", f"must be 1.0.x or 2.0.x, got {value!r}")
     return value
 
@@ -329,7 +329,7 @@ def _ifi(actor: dict, field: str) -> str | None:
             found = key
     if found == "mbox":
         mbox = actor["mbox"]
-        if type(mbox) is not str:
+        if not isinstance(mbox, str):
             raise _expected(f"{field}.mbox", "a mailto: IRI string", mbox)
         if _MBOX_RE.match(mbox) is None:
             raise XapiValidationError(
@@ -482,7 +482,7 @@ def _verb(verb: object, field: str) -> dict:
 
 def _extensions(extensions: object, field: str) -> None:
     """Extensions: an object whose keys are IRIs; values are anything, null included."""
-    if type(extensions) is not dict:
+    if not isinstance(extensions, dict):
         raise _expected(field, "an object whose keys are IRIs", extensions)
     for key in extensions:
         if key not in _known_iris and _IRI_RE.match(key) is None:
@@ -508,7 +508,7 @@ def _definition(definition: object, field: str) -> None:
             if key in definition:
                 raise XapiValidationError(f"{field}.interactionType", f"is required when {key} is present")
         return
-    allowed = _INTERACTION_COMPONENTS.get(interaction) if type(interaction) is str else None
+    allowed = _INTERACTION_COMPONENTS.get(interaction) if isinstance(interaction, str) else None
     if allowed is None:
         raise XapiValidationError(
             f"{field}.interactionType",
@@ -656,10 +656,10 @@ def _context_activities(value: object, field: str) -> None:
     _only(value, _CONTEXT_ACTIVITY_KEYS, field)
     for key, activities in value.items():
         where = f"{field}.{key}"
-        if type(activities) is list:
+        if isinstance(activities, list):
             for i, activity in enumerate(activities):
                 _activity(activity, f"{where}[{i}]")
-        elif type(activities) is dict:
+        elif isinstance(activities, dict):
             _activity(activities, where)
         else:
             raise _expected(where, "an Activity or an array of Activities", activities)
@@ -840,9 +840,9 @@ def validate_statement(data: object, version: str = "1.0.3") -> dict:
 def validate_statements(data: object, version: str = "1.0.3") -> list[dict]:
     """Check a POSTed body: one Statement or an array of them; return them as a list."""
     v2 = is_v2(version)
-    if type(data) is dict:
+    if isinstance(data, dict):
         return [_statement(data, "statement", v2)]
-    if type(data) is not list:
+    if not isinstance(data, list):
         raise _expected("statements", "a Statement or an array of Statements", data)
     for i, statement in enumerate(data):
         _statement(statement, f"statements[{i}]", v2)

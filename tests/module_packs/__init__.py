@@ -1,0 +1,1 @@
+"""Content packs the module-engine tests install: good ones, and broken ones of each kind."""
