@@ -25,7 +25,7 @@ def _object_ids(obj: Any) -> Any:
         return _agent_ids(obj)
     if kind == "SubStatement":
         return _statement_ids(obj)
-    return {k: obj[k] for k in ("objectType", "id") if k in obj}
+    return {"id": obj.get("id")}
 
 
 def _statement_ids(statement: dict) -> dict:

@@ -13,7 +13,7 @@ from . import formats, multipart, params
 from .errors import LrsError, bad_request
 from .request import XapiRequest
 from .signatures import check_signed
-from .store import StatementConflict, StatementError, StatementQuery, format_ms, now_ms
+from .store import StatementConflict, StatementError, StatementQuery, now_ms
 from .terms import ACTIVITY, AGENT, REGISTRATION, RELATED_ACTIVITY, RELATED_AGENT, VERB, term_hash
 
 MAX_LIMIT = 500
@@ -198,9 +198,7 @@ def _respond(lrs, body: bytes, with_attachments_of: list[str], *, last_modified:
         response = Response(body, status=200, content_type=content_type)
     else:
         response = Response(body, status=200, mimetype="application/json")
-    now = now_ms()
-    response.headers["X-Experience-API-Consistent-Through"] = format_ms(now)
-    response.last_modified = (last_modified or now) / 1000
+    response.last_modified = (last_modified or now_ms()) / 1000
     return response
 
 

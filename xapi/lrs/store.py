@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from .terms import activity_definitions, statement_terms
 
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 LRS_SET = ("stored", "authority", "version")
+DURATION_SECONDS = re.compile(r"(\d+)(?:\.(\d+))?S\Z")
 
 
 class StatementError(ValueError):
@@ -106,13 +108,37 @@ def parse_instant(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _duration_to_hundredths(duration: str) -> str:
+    """A duration with seconds truncated to 0.01 s: xAPI compares durations at that precision."""
+    match = DURATION_SECONDS.search(duration)
+    if match is None:
+        return duration
+    whole, fraction = match.group(1), (match.group(2) or "")[:2].rstrip("0")
+    return duration[: match.start()] + whole + (f".{fraction}" if fraction else "") + "S"
+
+
+def normalise(statement: dict) -> dict:
+    """The statement as the LRS keeps it: each contextActivities value an array (also in a SubStatement)."""
+    result = dict(statement)
+    context = result.get("context")
+    if isinstance(context, dict) and isinstance(context.get("contextActivities"), dict):
+        activities = {k: v if isinstance(v, list) else [v] for k, v in context["contextActivities"].items()}
+        result["context"] = {**context, "contextActivities": activities}
+    obj = result.get("object")
+    if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+        result["object"] = normalise(obj)
+    return result
+
+
 def comparable(statement: dict, *, with_timestamp: bool = True) -> dict:
     """The parts of a statement that decide whether two sends are "the same statement".
 
     What the LRS adds (stored, authority, version) is ignored, timestamps compare as instants,
     and the id compares case-insensitively.
     """
-    result = {k: v for k, v in statement.items() if k not in LRS_SET}
+    result = {k: v for k, v in normalise(statement).items() if k not in LRS_SET}
+    if isinstance(result.get("result"), dict) and isinstance(result["result"].get("duration"), str):
+        result["result"] = {**result["result"], "duration": _duration_to_hundredths(result["result"]["duration"])}
     if "id" in result and isinstance(result["id"], str):
         result["id"] = result["id"].lower()
     if not with_timestamp:
@@ -169,7 +195,7 @@ class StatementStore:
         whose id is stored already is a no-op when identical, else ``StatementConflict``.
         ``attachments`` maps SHA-2 hashes to (content type, bytes) for attachments sent inline.
         """
-        batch = [dict(s) for s in statements]
+        batch = [normalise(s) for s in statements]
         ids: list[str] = []
         by_id: dict[str, dict] = {}
         for statement in batch:

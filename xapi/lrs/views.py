@@ -19,7 +19,7 @@ from .documents import ACTIVITY_PROFILE, AGENT_PROFILE, STATE, DocumentStore
 from .errors import LrsError, bad_request, error_response
 from .models import LrsActivity
 from .request import SUPPORTED_VERSION, XapiRequest, from_flask
-from .store import StatementStore, sha256_hex
+from .store import StatementStore, format_ms, now_ms, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def make_blueprint(lrs: Lrs) -> Blueprint:
         response.headers.update(CORS_HEADERS)
         version = request.headers.get("X-Experience-API-Version", "")
         response.headers["X-Experience-API-Version"] = "1.0.3" if version.startswith("1.") else "2.0.0"
+        response.headers.setdefault("X-Experience-API-Consistent-Through", format_ms(now_ms()))
         return response
 
     @bp.errorhandler(LrsError)
