@@ -11,12 +11,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import lxml.html
 import pytest
+import requests
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import select, text
 
 from lti_tool.platforms import add_platform
 from xapi import analytics
 from xapi.analytics import PASSED_VERBS, SCORE_BANDS
 from xapi.lrs import statement_store
+from xapi.lrs.auth import create_key
+from xapi.lrs.statements import QUERY_PARAMS, SINGLE_PARAMS
 from xapi.lrs.store import StatementConflict, StatementStore
 from xapi.projection import Extensions, FlatStatement, duration_seconds, projector
 from xapi.vocabulary import COURSE_TYPE, VERBS, VOIDED, Vocabulary
@@ -406,3 +411,73 @@ def test_the_analytics_queries_count_utc_days_funnels_and_bands_on_each_backend(
         assert (bands["below 0"], bands["0.1–0.2"], sum(bands.values())) == (1, 1, 2)
         assert analytics.overview(session, platform.id, since) == analytics.Overview(3, 2, 2)
         assert analytics.statements_per_day(session, platform.id + 1, 2, today)[-1] == (today, 0)
+
+
+# -- the OpenAPI document of the query side -----------------------------------------------------------
+
+
+@pytest.fixture
+def lrs_server(make_tool):
+    server = make_tool()
+    key, secret = create_key(server.db, "all", "analytics team")
+    return server, (key, secret)
+
+
+def documented(doc: dict, name: str) -> Draft202012Validator:
+    """A validator for one of the document's schemas, its $refs resolved within the document."""
+    return Draft202012Validator({**doc, "$ref": f"#/components/schemas/{name}"})
+
+
+def test_the_openapi_document_is_valid_openapi_3_1_and_names_every_query_parameter(lrs_server):
+    server, _ = lrs_server
+    response = requests.get(server.base_url + "/xapi/openapi.json", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    doc = response.json()
+    validate_openapi(doc)  # raises on any departure from the OpenAPI 3.1 schema
+    assert doc["openapi"] == "3.1.0"
+    get = doc["paths"]["/statements"]["get"]
+    names = {p["name"] for p in get["parameters"] if p["in"] == "query"}
+    assert names == QUERY_PARAMS | SINGLE_PARAMS
+    assert {"200", "400", "401", "403", "404"} <= set(get["responses"])
+    assert doc["components"]["securitySchemes"]["lrsKey"] == {
+        "type": "http",
+        "scheme": "basic",
+        "description": doc["components"]["securitySchemes"]["lrsKey"]["description"],
+    }
+
+
+def test_the_lrs_answers_as_the_openapi_document_says(lrs_server):
+    server, credentials = lrs_server
+    doc = requests.get(server.base_url + "/xapi/openapi.json", timeout=10).json()
+    headers = {"X-Experience-API-Version": "2.0.0"}
+    url = server.base_url + "/xapi/statements"
+    sent = [statement(sub=f"p{n}") for n in range(3)]
+    posted = requests.post(url, json=sent, headers=headers, auth=credentials, timeout=10)
+    assert posted.status_code == 200, posted.text
+
+    page = requests.get(
+        url, params={"limit": 2, "verb": VERBS["completed"].iri}, headers=headers, auth=credentials, timeout=10
+    )
+    assert page.status_code == 200
+    documented(doc, "StatementResult").validate(page.json())
+    for header in doc["paths"]["/statements"]["get"]["responses"]["200"]["headers"]:
+        assert header in page.headers, header
+    assert len(page.json()["statements"]) == 2 and page.json()["more"]
+    rest = requests.get(server.base_url + page.json()["more"], headers=headers, auth=credentials, timeout=10)
+    assert [s["id"] for s in rest.json()["statements"]] == [sent[0]["id"]]
+
+    one = requests.get(url, params={"statementId": sent[1]["id"]}, headers=headers, auth=credentials, timeout=10)
+    documented(doc, "Statement").validate(one.json())
+
+    refusals = {
+        401: requests.get(url, headers=headers, timeout=10),
+        400: requests.get(url, params={"since": "2026-13-01"}, headers=headers, auth=credentials, timeout=10),
+        404: requests.get(
+            url, params={"statementId": str(uuid.uuid4())}, headers=headers, auth=credentials, timeout=10
+        ),
+    }
+    for status, answer in refusals.items():
+        assert answer.status_code == status, answer.text
+        documented(doc, "Error").validate(answer.json())
+        assert answer.json()["error"]["code"] == status
+    assert refusals[400].json()["error"]["message"].startswith("since:")

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from .lrs.statements import MAX_LIMIT
+
 XAPI_SPEC = "https://opensource.ieee.org/xapi/xapi-base-standard-documentation"
 
 
@@ -59,9 +61,15 @@ PARAMETERS: list[dict[str, Any]] = [
     _query("until", "Only statements stored at or before this instant (ISO 8601 with an offset).", _TIMESTAMP),
     _query(
         "limit",
-        "At most this many statements per page; 0 asks for the server's maximum. The rest comes through "
-        "the `more` URL of the answer.",
+        f"At most this many statements per page; 0 (or more than {MAX_LIMIT}) gives {MAX_LIMIT}. The rest "
+        "comes through the `more` URL of the answer.",
         {"type": "integer", "minimum": 0, "default": 0},
+    ),
+    _query(
+        "cursor",
+        "Where the previous page stopped. Not to be written by hand: follow the `more` URL, which "
+        "repeats the query's other parameters with it.",
+        {"type": "integer", "minimum": 0},
     ),
     _query(
         "format",
@@ -110,26 +118,36 @@ _RESPONSE_HEADERS = {
 }
 
 
-def _error(description: str, example: str) -> dict[str, Any]:
+def _error(status: int, description: str, example: str) -> dict[str, Any]:
     return {
         "description": description,
         "headers": {"X-Experience-API-Version": _RESPONSE_HEADERS["X-Experience-API-Version"]},
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": {"error": example}}
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"},
+                "example": {"error": {"code": status, "message": example}},
+            }
         },
     }
 
 
 ERRORS = {
     "400": _error(
-        "The request is malformed; the message names the parameter or header at fault.",
-        "agent: not a JSON object with exactly one inverse functional identifier",
+        400,
+        "The request is malformed; the message starts with the parameter or header at fault.",
+        "since: '2026-13-01' is not an ISO 8601 timestamp",
     ),
     "401": _error(
-        "No credentials, or credentials the LRS does not know (or that were revoked).",
-        "missing or unknown credentials",
+        401,
+        "No credentials, or credentials the LRS does not know (or that were revoked). The answer carries "
+        '`WWW-Authenticate: Basic realm="xAPI"`.',
+        "Authorization: missing or wrong LRS credentials (HTTP Basic key and secret)",
     ),
-    "403": _error("The credentials are valid but their scope does not allow reading.", "key lacks the read scope"),
+    "403": _error(
+        403,
+        "The credentials are valid but their scope does not allow reading.",
+        "Authorization: this key's scope (write) does not allow GET",
+    ),
 }
 
 STATEMENT_SCHEMA = {
@@ -195,8 +213,10 @@ def document(version: str = "") -> dict[str, Any]:
             }
         },
         "multipart/mixed": {
-            "schema": {"type": "string"},
-            "description": "With `attachments=true`: the JSON answer first, then one part per attachment.",
+            "schema": {
+                "type": "string",
+                "description": "With `attachments=true`: the JSON answer first, then one part per attachment.",
+            }
         },
     }
     return {
@@ -236,9 +256,10 @@ def document(version: str = "") -> dict[str, Any]:
                         },
                         **ERRORS,
                         "404": _error(
+                            404,
                             "No statement with that `statementId` / `voidedStatementId` (or it is voided / "
                             "not voided, respectively).",
-                            "no statement with id 8f4c0d38-6f1e-4f6a-9d57-1f3f4e8f2c3a",
+                            "statementId: no statement 8f4c0d38-6f1e-4f6a-9d57-1f3f4e8f2c3a",
                         ),
                     },
                 },
@@ -324,7 +345,19 @@ def document(version: str = "") -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["error"],
-                    "properties": {"error": {"type": "string", "description": "What was wrong, for a person."}},
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "integer", "description": "The HTTP status again."},
+                                "message": {
+                                    "type": "string",
+                                    "description": "What was wrong, starting with the field at fault.",
+                                },
+                            },
+                        }
+                    },
                 },
             },
         },
