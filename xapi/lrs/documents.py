@@ -3,7 +3,8 @@
 Each is a key-value store of documents under a scope (an activity and agent, plus an optional
 registration, for State; an activity; an agent), with ETag concurrency: If-Match and
 If-None-Match on writes, and (xAPI 2.0 for all three, 1.0.3 for profiles) a PUT over an existing
-document without either header is refused with 409.
+document without either header is refused with 409; 1.0.3 refuses a profile PUT without either
+header even for a new document (400).
 """
 
 from __future__ import annotations
@@ -164,10 +165,13 @@ def handle(lrs, resource: Resource, req: XapiRequest) -> Response:
         _preconditions(req, existing)
         if req.method == "PUT":
             has_precondition = "If-Match" in req.headers or "If-None-Match" in req.headers
-            if existing is not None and not has_precondition and (req.is_v2 or resource.v1_concurrency):
-                raise LrsError(
-                    409, "If-Match: the document exists; send If-Match with its ETag (or If-None-Match: *)"
-                )
+            if not has_precondition and (req.is_v2 or resource.v1_concurrency):
+                if existing is not None:
+                    raise LrsError(409, "If-Match: the document exists; send If-Match with its ETag")
+                if not req.is_v2:
+                    raise bad_request(
+                        "If-None-Match: xAPI 1.0 needs If-Match or If-None-Match: * on a profile PUT"
+                    )
         else:
             if req.mimetype == "application/json" or (
                 existing and existing.content_type.startswith("application/json")
