@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, tool: Tool) -> None:
     """Mount the embedded LRS and install the xAPI receivers of learning events."""
-    from . import analytics_views, openapi, projection
+    from . import analytics_views, openapi, profile, projection, receivers
 
     if tool.settings.xapi.lrs_enabled:
         from .lrs import views as lrs_views
@@ -25,3 +25,5 @@ def init_app(app: Flask, tool: Tool) -> None:
     projection.install(tool)
     app.register_blueprint(analytics_views.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(profile.bp)
+    receivers.install(tool)
