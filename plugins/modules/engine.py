@@ -27,6 +27,8 @@ plain strings; the xAPI statement builder may map them to IRIs):
   ``Result(score_raw=score, score_min=0, score_max=100, success=True, completion=True)``: the
   score is the mean of the best percentages on the module's knowledge checks (100 when the
   module has none). The core sends it to the module's gradebook line item and the LRS.
+- ``scored``: ``{"module"}`` when a retake after completion raises the module score, with the
+  new score in the same shape as ``completed``, so the gradebook keeps the best.
 """
 
 from __future__ import annotations
@@ -179,8 +181,15 @@ def _advance(rec, pack: Pack, change: Callable[[dict], None]) -> ModuleProgress:
     if not state.get("completed_at") and rule_met(pack, state):
         state["completed_at"] = now_iso()
         state["score"] = score_of(pack, state)
+    improved = before.completed and score_of(pack, state) > float(state.get("score") or 0)
+    if improved:
+        state["score"] = score_of(pack, state)
     rec.save(pack.key, PROGRESS, state, expected_version=version)
     after = progress_of(pack, state)
+    if improved:
+        rec.emit(
+            _event("scored", pack, Result(score_raw=after.score, score_min=0, score_max=100, completion=True))
+        )
     if after.percent != before.percent:
         rec.emit(_event("progressed", pack, Result(completion=after.completed), progress=after.percent))
     if after.completed and not before.completed:
