@@ -280,17 +280,18 @@ def record(
         rows.append(row)
     if not rows:
         return 0
-    session.execute(insert(FlatStatement), rows)
+    session.execute(insert(FlatStatement.__table__), rows)
     mark_voided(session, {row["object_id"]: row["statement_id"] for row in rows if _is_voiding(row)})
     return len(rows)
 
 
 def mark_voided(session: Session, voided: Mapping[str, str]) -> None:
     """Flag stored statements (target id -> voiding statement id) as voided."""
+    table = FlatStatement.__table__
     for target, voider in voided.items():
         session.execute(
-            update(FlatStatement)
-            .where(FlatStatement.statement_id == target, FlatStatement.voided.is_(False))
+            update(table)
+            .where(table.c.statement_id == target, table.c.voided.is_(False))
             .values(voided=True, voided_by=voider)
         )
 
