@@ -55,8 +55,10 @@ _CONTEXT_KEYS_V1 = frozenset(
 )
 _CONTEXT_KEYS_V2 = _CONTEXT_KEYS_V1 | {"contextAgents", "contextGroups"}
 _CONTEXT_ACTIVITY_KEYS = frozenset(("parent", "grouping", "category", "other"))
-_CONTEXT_AGENT_KEYS = frozenset(("objectType", "agent", "relevantTypes"))
-_CONTEXT_GROUP_KEYS = frozenset(("objectType", "group", "relevantTypes"))
+_CONTEXT_MEMBERS = {
+    "agent": (check_agent, frozenset(("objectType", "agent", "relevantTypes"))),
+    "group": (check_group, frozenset(("objectType", "group", "relevantTypes"))),
+}
 
 
 def _result(result: object, field: str) -> None:
@@ -124,9 +126,9 @@ def _context(context: object, field: str, object_is_activity: bool, v2: bool) ->
     if "extensions" in context:
         check_extensions(context["extensions"], f"{field}.extensions")
     if "contextAgents" in context:
-        _context_agents(context["contextAgents"], f"{field}.contextAgents")
+        _context_members(context["contextAgents"], f"{field}.contextAgents", "contextAgent", "agent")
     if "contextGroups" in context:
-        _context_groups(context["contextGroups"], f"{field}.contextGroups")
+        _context_members(context["contextGroups"], f"{field}.contextGroups", "contextGroup", "group")
 
 
 def _context_activities(value: object, field: str) -> None:
@@ -151,26 +153,16 @@ def _relevant_types(value: object, field: str) -> None:
         check_iri(iri, f"{field}[{i}]")
 
 
-def _context_agents(value: object, field: str) -> None:
+def _context_members(value: object, field: str, object_type: str, key: str) -> None:
+    """contextAgents or contextGroups (2.0): typed wrappers of an Agent or Group and its roles."""
+    check, allowed = _CONTEXT_MEMBERS[key]
     for i, item in enumerate(array(value, field)):
         where = f"{field}[{i}]"
         item = json_object(item, where)
-        only(item, _CONTEXT_AGENT_KEYS, where)
-        if item.get("objectType") != "contextAgent":
-            raise XapiValidationError(f"{where}.objectType", 'must be "contextAgent"')
-        check_agent(require(item, "agent", where), f"{where}.agent")
-        if "relevantTypes" in item:
-            _relevant_types(item["relevantTypes"], f"{where}.relevantTypes")
-
-
-def _context_groups(value: object, field: str) -> None:
-    for i, item in enumerate(array(value, field)):
-        where = f"{field}[{i}]"
-        item = json_object(item, where)
-        only(item, _CONTEXT_GROUP_KEYS, where)
-        if item.get("objectType") != "contextGroup":
-            raise XapiValidationError(f"{where}.objectType", 'must be "contextGroup"')
-        check_group(require(item, "group", where), f"{where}.group")
+        only(item, allowed, where)
+        if item.get("objectType") != object_type:
+            raise XapiValidationError(f"{where}.objectType", f'must be "{object_type}"')
+        check(require(item, key, where), f"{where}.{key}")
         if "relevantTypes" in item:
             _relevant_types(item["relevantTypes"], f"{where}.relevantTypes")
 
