@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from flask import Response
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from lti_tool.db import Database
 
@@ -56,14 +57,16 @@ class DocumentStore:
         self.db = db
         self.table = LrsDocument.__table__
 
-    def get(self, scope: str, doc_id: str) -> Document | None:
+    def get(self, scope: str, doc_id: str, session=None) -> Document | None:
+        if session is None:
+            with self.db.sessions() as own:
+                return self.get(scope, doc_id, own)
         t = self.table
-        with self.db.sessions() as session:
-            row = session.execute(
-                select(t.c.content, t.c.content_type, t.c.etag, t.c.updated_ms).where(
-                    t.c.scope == scope, t.c.doc_id == doc_id
-                )
-            ).first()
+        row = session.execute(
+            select(t.c.content, t.c.content_type, t.c.etag, t.c.updated_ms).where(
+                t.c.scope == scope, t.c.doc_id == doc_id
+            )
+        ).first()
         return Document(*row) if row else None
 
     def ids(self, scope: str, since_ms: int | None) -> list[str]:
@@ -141,7 +144,7 @@ def _preconditions(req: XapiRequest, existing: Document | None) -> None:
 def _json_object(content: bytes, field: str) -> dict:
     try:
         data = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise bad_request(f"{field}: a POST merges JSON objects; this document is not one")
@@ -158,35 +161,43 @@ def handle(lrs, resource: Resource, req: XapiRequest) -> Response:
     if resource.id_param not in req.args:
         raise bad_request(f"{resource.id_param}: required")
     scope, doc_id = _scope(resource, req), req.args[resource.id_param]
+    try:
+        with lrs.db.transaction() as session:
+            _write(lrs, resource, req, session, scope, doc_id)
+    except IntegrityError:
+        raise LrsError(
+            409, f"{resource.id_param}: the document was created by another request meanwhile"
+        ) from None
+    return Response(status=204)
+
+
+def _write(lrs, resource: Resource, req: XapiRequest, session, scope: str, doc_id: str) -> None:
+    """PUT (replace) or POST (merge JSON) one document, inside the caller's transaction."""
     content_type = req.content_type or "application/octet-stream"
     content = req.body
-    with lrs.db.transaction() as session:
-        existing = lrs.documents.get(scope, doc_id)
-        _preconditions(req, existing)
-        if req.method == "PUT":
-            has_precondition = "If-Match" in req.headers or "If-None-Match" in req.headers
-            if not has_precondition and (req.is_v2 or resource.v1_concurrency):
-                if existing is not None:
-                    raise LrsError(409, "If-Match: the document exists; send If-Match with its ETag")
-                if not req.is_v2:
-                    raise bad_request(
-                        "If-None-Match: xAPI 1.0 needs If-Match or If-None-Match: * on a profile PUT"
-                    )
-        else:
-            if req.mimetype == "application/json" or (
-                existing and existing.content_type.startswith("application/json")
-            ):
-                incoming = _json_object(content, "body")
-                if existing is not None:
-                    merged = {**_json_object(existing.content, "stored document"), **incoming}
-                    content = json.dumps(merged).encode()
-                else:
-                    content = json.dumps(incoming).encode()
-                content_type = "application/json"
-            elif existing is not None:
-                raise bad_request("Content-Type: a POST merges JSON objects; send application/json")
-        lrs.documents.write(session, scope, doc_id, content, content_type, existing is not None)
-    return Response(status=204)
+    existing = lrs.documents.get(scope, doc_id, session)
+    _preconditions(req, existing)
+    if req.method == "PUT":
+        has_precondition = "If-Match" in req.headers or "If-None-Match" in req.headers
+        if not has_precondition and (req.is_v2 or resource.v1_concurrency):
+            if existing is not None:
+                raise LrsError(409, "If-Match: the document exists; send If-Match with its ETag")
+            if not req.is_v2:
+                raise bad_request("If-None-Match: xAPI 1.0 needs If-Match or If-None-Match: * on a profile PUT")
+    else:
+        if req.mimetype == "application/json" or (
+            existing and existing.content_type.startswith("application/json")
+        ):
+            incoming = _json_object(content, "body")
+            if existing is not None:
+                merged = {**_json_object(existing.content, "stored document"), **incoming}
+                content = json.dumps(merged).encode()
+            else:
+                content = json.dumps(incoming).encode()
+            content_type = "application/json"
+        elif existing is not None:
+            raise bad_request("Content-Type: a POST merges JSON objects; send application/json")
+    lrs.documents.write(session, scope, doc_id, content, content_type, existing is not None)
 
 
 def _get(lrs, resource: Resource, req: XapiRequest) -> Response:
@@ -217,6 +228,6 @@ def _delete(lrs, resource: Resource, req: XapiRequest) -> Response:
     doc_id = req.args.get(resource.id_param)
     with lrs.db.transaction() as session:
         if doc_id is not None:
-            _preconditions(req, lrs.documents.get(scope, doc_id))
+            _preconditions(req, lrs.documents.get(scope, doc_id, session))
         lrs.documents.delete(session, scope, doc_id)
     return Response(status=204)

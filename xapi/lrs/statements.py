@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from flask import Response
+from flask import Response, request
 
 from xapi import schemas
 
@@ -44,6 +44,8 @@ def _loads(text: str, field: str):
         return json.loads(text, parse_constant=refuse_constant)
     except ValueError:
         raise bad_request(f"{field}: not valid JSON") from None
+    except RecursionError:
+        raise bad_request(f"{field}: JSON nested too deeply") from None
 
 
 def _body(req: XapiRequest) -> tuple[object, dict[str, tuple[str, bytes]], bool]:
@@ -156,7 +158,9 @@ def get(lrs, req: XapiRequest) -> Response:
     more = ""
     if page.next_seq is not None:
         kept = [(k, v) for k, v in args.items(multi=True) if k != "cursor"]
-        more = f"{lrs.base_path}/statements?{urlencode([*kept, ('cursor', str(page.next_seq))])}"
+        more = (
+            f"{request.script_root}{lrs.base_path}/statements?{urlencode([*kept, ('cursor', str(page.next_seq))])}"
+        )
     body = ('{"statements":[' + ",".join(texts) + '],"more":' + json.dumps(more) + "}").encode()
     return _respond(lrs, body, texts if with_attachments else [], last_modified=None)
 

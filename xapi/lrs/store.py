@@ -146,7 +146,7 @@ def comparable(statement: dict, *, with_timestamp: bool = True) -> dict:
     elif isinstance(result.get("timestamp"), str):
         instant = parse_instant(result["timestamp"])
         if instant is not None:
-            result["timestamp"] = instant.isoformat()
+            result["timestamp"] = instant.astimezone(UTC).isoformat()
     return result
 
 
