@@ -67,7 +67,8 @@ __all__ = [
     "validate_plugin",
 ]
 
-KINDS = ("module", "diagnostic", "assessment", "example")
+# "programme": the programme dashboard, which reads the other plugins' progress.
+KINDS = ("module", "diagnostic", "assessment", "programme", "example")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 # Custom parameters the core sets on deep-linked resource links to route launches.
 PLUGIN_PARAM = "npqsl_plugin"

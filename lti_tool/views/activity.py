@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, g, render_template, request
 
 from plugins.contract import ACTIVITY_PARAM, PLUGIN_PARAM
 
@@ -18,9 +18,14 @@ LAUNCH_PARAM = "launch"
 
 
 def current_launch() -> LaunchContext:
-    """The launch a follow-up request belongs to, from its signed reference."""
+    """The launch a follow-up request belongs to, from its signed reference.
+
+    It is also kept as ``g.launch_context`` for the rest of the request, as ``render_activity``
+    keeps a fresh launch's: templates (the shell's links) read it from there.
+    """
     token = request.values.get(LAUNCH_PARAM) or request.headers.get("X-Launch")
-    return launches.load(tool().db, tool().launch_tokens.read(token))
+    g.launch_context = launches.load(tool().db, tool().launch_tokens.read(token))
+    return g.launch_context
 
 
 def render_landing(context: LaunchContext):
@@ -31,6 +36,7 @@ def render_landing(context: LaunchContext):
 
 def render_activity(context: LaunchContext):
     """The plugin named by the resource link's custom parameters, or the landing page."""
+    g.launch_context = context
     plugin_key = context.custom.get(PLUGIN_PARAM)
     if not plugin_key:
         return render_landing(context)
