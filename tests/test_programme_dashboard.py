@@ -21,6 +21,7 @@ from xapi import vocabulary
 from xapi.lrs.auth import create_key
 
 from .browser import Browser
+from .modules_harness import GOOD, Learner, install_packs, uninstall_packs
 from .nrps_platform import NrpsPlatform
 from .platform_emulator import ADMIN, INSTRUCTOR, LEARNER, LaunchSpec
 
@@ -414,3 +415,42 @@ def test_a_request_without_a_valid_launch_is_refused(server, platform):
     response = Browser().get(server.base_url + "/p/programme/", params={"launch": "forged"})
     assert response.status_code == 401
     assert count(server, PluginRecord) == 0
+
+
+# -- with the module engine: progress and shared reflections --------------------------------------------
+@pytest.fixture
+def with_test_packs(tmp_path):
+    install_packs(tmp_path / "site", GOOD)
+    yield
+    uninstall_packs(tmp_path / "site")
+
+
+def test_module_progress_and_shared_reflections_reach_the_dashboard_and_the_coach(
+    with_test_packs, make_tool, platform
+):
+    server = make_tool()
+    server.register(platform)
+    # Alex completes the lenient elective through the module engine, and shares one reflection.
+    sam = Learner(server, platform, module="test-lenient", sub="cand-1")
+    sam.visit("only-unit")
+    sam.answer("only-unit", "half", {"a": [0], "b": [0]})
+    alex = Learner(server, platform, module="test-basics", sub="cand-1")
+    alex.visit("first-steps")
+    alex.reflect("first-steps", "why", "To see the dashboard work.", version=0)
+    alex.post("first-steps/reflections/why/share", {"shared": "1"})
+
+    dashboard = candidate(server, platform)
+    dashboard.post("/electives", [("elective", "test-lenient"), ("elective", ELECTIVES[0])])
+    page = dashboard.get("/").text
+    assert 'data-module="test-lenient" data-state="completed"' in page and "score 50" in page
+    assert 'data-module="test-basics" data-state="in-progress"' in page and "(1 of 2 units visited)" in page
+    assert "1 of 5 modules completed." in page  # three essentials installed here, plus two electives
+
+    chris = coach(server, platform)
+    card = chris.page.text[chris.page.text.index('data-candidate="cand-1"') :]
+    assert "1 of 5 completed" in card[: card.index("</li>")]
+    detail = chris.get("/coach/candidate", sub="cand-1").text
+    assert 'data-module="test-lenient" data-state="completed"' in detail
+    assert "To see the dashboard work." in detail and "Why are you testing this?" in detail
+    # Bea shared nothing.
+    assert "data-no-reflections" in chris.get("/coach/candidate", sub="cand-2").text

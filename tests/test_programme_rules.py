@@ -116,6 +116,13 @@ def test_modules_done_counts_essentials_and_chosen_electives_only():
     assert everything.modules_done == 4 and everything.modules_complete
 
 
+def test_every_installed_essential_is_required():
+    third = Pack("extra", "A third essential", "essential")
+    progress = {"succeeding": Progress(100, True), "closing": Progress(100, True), "teaching": Progress(100, True)}
+    plan = build_plan([*FOUR, third], {**progress, "change": Progress(100, True)}, ["teaching", "change"], RULES)
+    assert (plan.modules_done, plan.modules_required, plan.modules_complete) == (4, 5, False)
+
+
 def test_no_electives_chosen_is_a_warning():
     plan = build_plan(FOUR, {}, [], RULES)
     assert codes(plan) == ["electives_not_chosen"] and not plan.can_complete

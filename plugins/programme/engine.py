@@ -13,6 +13,8 @@ from typing import Any
 
 from plugins.contract import LaunchContext
 
+from .plan import as_datetime
+
 
 def _api():
     try:
@@ -75,7 +77,7 @@ def shared_reflections(context: LaunchContext, sub: str) -> list[SharedReflectio
             unit=_field(item, "unit_title", "unit", "unit_key"),
             prompt=_field(item, "prompt", "prompt_text", "question"),
             text=_field(item, "text", "answer"),
-            updated_at=_field(item, "updated_at", "saved_at", "shared_at", default=None),
+            updated_at=as_datetime(_field(item, "updated_at", "saved_at", "shared_at", default=None)),
         )
         for item in api.shared_reflections(context, sub)
     ]

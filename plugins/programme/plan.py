@@ -1,4 +1,7 @@
-"""The qualification rule (N essential modules + M chosen electives) applied to one candidate.
+"""The qualification rule (every essential module + M chosen electives) applied to one candidate.
+
+Which modules are essential comes from the installed packs; the rules say how many essentials
+the qualification expects (fewer installed is a warning) and how many electives to choose.
 
 ``build_plan`` takes the installed modules, the candidate's progress and their chosen electives
 and says what is done, what is left and why the plan cannot complete the qualification, if it
@@ -69,14 +72,15 @@ class Plan:
 
     @property
     def modules_required(self) -> int:
-        return self.essentials_required + self.electives_required
+        """Every installed essential (at least the number the rules name) and the electives required."""
+        return max(len(self.essentials), self.essentials_required) + self.electives_required
 
     @property
     def modules_done(self) -> int:
-        """Completed modules that count: essentials, and chosen electives, each up to what is required."""
+        """Completed modules that count: every essential, and chosen electives up to the number required."""
         essentials = sum(1 for line in self.essentials if line.completed)
         electives = sum(1 for line in self.chosen if line.completed)
-        return min(essentials, self.essentials_required) + min(electives, self.electives_required)
+        return essentials + min(electives, self.electives_required)
 
     @property
     def modules_complete(self) -> bool:
@@ -95,6 +99,18 @@ def _value(source: Any, name: str, default: Any = None) -> Any:
     return getattr(source, name, default)
 
 
+def as_datetime(value: Any) -> datetime | None:
+    """A datetime from a datetime or an ISO 8601 string (the engine keeps strings); None otherwise."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
 def module_line(pack: Any, progress: Any, *, chosen: bool = False) -> ModuleLine:
     """A ModuleLine from a pack summary and its ModuleProgress (None: not started)."""
     units_total = _value(progress, "units_total") or _value(pack, "unit_count") or _value(pack, "units") or 0
@@ -106,7 +122,7 @@ def module_line(pack: Any, progress: Any, *, chosen: bool = False) -> ModuleLine
         estimated_hours=_value(pack, "estimated_hours"),
         percent=int(round(_value(progress, "percent", 0) or 0)),
         completed=bool(_value(progress, "completed", False)),
-        completed_at=_value(progress, "completed_at"),
+        completed_at=as_datetime(_value(progress, "completed_at")),
         score=_value(progress, "score"),
         units_visited=_value(progress, "units_visited", 0) or 0,
         units_total=units_total if isinstance(units_total, int) else len(units_total),
