@@ -73,6 +73,8 @@ def statement(
                 EXTENSIONS.context_id: "course-1",
                 EXTENSIONS.deployment_id: "deploy-1",
                 EXTENSIONS.resource_link_id: "rl-1",
+                EXTENSIONS.plugin: "modules",
+                EXTENSIONS.event_data: {"unit": "unit-1", "score_percent": 80.0},
             },
         },
         **({"result": result} if result is not None else {}),

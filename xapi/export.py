@@ -37,6 +37,7 @@ CSV_COLUMNS = (
     "object",
     "object_type",
     "object_name",
+    "plugin",
     "score_scaled",
     "score_raw",
     "score_min",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, insert, update
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, insert, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lti_tool.db import Base, UTCDateTime
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from lti_tool.app import Tool
 
 VOIDED_VERB = VOIDED.iri
+# JSONB on PostgreSQL, so analysts can index and query into it (event_data->>'unit').
+EventData = JSON().with_variant(JSONB(), "postgresql")
 
 
 class FlatStatement(Base):
@@ -42,6 +45,7 @@ class FlatStatement(Base):
         Index("ix_xapi_flat_context", "lti_context_id", "timestamp"),
         Index("ix_xapi_flat_platform_time", "platform_id", "timestamp"),
         Index("ix_xapi_flat_parent", "parent_activity_id"),
+        Index("ix_xapi_flat_plugin_object", "plugin", "object_id"),
     )
 
     statement_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -72,6 +76,10 @@ class FlatStatement(Base):
     lti_context_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     lti_deployment_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     lti_resource_link_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The tool's plugin that emitted the statement, and what else its event reported (the
+    # profile's event-data extension: unit, check, score_percent, ... as the plugin names them).
+    plugin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    event_data: Mapped[dict | None] = mapped_column(EventData, nullable=True)
     score_raw: Mapped[float | None] = mapped_column(Float, nullable=True)
     score_scaled: Mapped[float | None] = mapped_column(Float, nullable=True)
     score_min: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -183,6 +191,8 @@ class Extensions:
     context_id: str
     deployment_id: str
     resource_link_id: str
+    plugin: str
+    event_data: str
     course_type: str = COURSE_TYPE
 
     @classmethod
@@ -192,6 +202,8 @@ class Extensions:
             context_id=vocabulary.extension("lti_context_id"),
             deployment_id=vocabulary.extension("lti_deployment_id"),
             resource_link_id=vocabulary.extension("lti_resource_link_id"),
+            plugin=vocabulary.extension("plugin"),
+            event_data=vocabulary.extension("event_data"),
         )
 
 
@@ -233,6 +245,8 @@ def project(statement: Mapping[str, Any], extensions: Extensions) -> dict[str, A
         "lti_context_id": _extension_text(context_extensions, extensions.context_id),
         "lti_deployment_id": _extension_text(context_extensions, extensions.deployment_id),
         "lti_resource_link_id": _extension_text(context_extensions, extensions.resource_link_id),
+        "plugin": _extension_text(context_extensions, extensions.plugin),
+        "event_data": _extension_object(context_extensions, extensions.event_data),
         "score_raw": _number(score.get("raw")),
         "score_scaled": _number(score.get("scaled")),
         "score_min": _number(score.get("min")),
@@ -263,6 +277,11 @@ def _extension_text(extensions: Any, iri: str) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return _text(value)
+
+
+def _extension_object(extensions: Any, iri: str) -> dict | None:
+    value = extensions.get(iri) if isinstance(extensions, Mapping) else None
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def record(

@@ -7,6 +7,7 @@ Create Date: 2026-11-22
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from lti_tool.db import UTCDateTime
 
@@ -25,6 +26,7 @@ INDEXES = {
     "ix_xapi_flat_context": ["lti_context_id", "timestamp"],
     "ix_xapi_flat_platform_time": ["platform_id", "timestamp"],
     "ix_xapi_flat_parent": ["parent_activity_id"],
+    "ix_xapi_flat_plugin_object": ["plugin", "object_id"],
 }
 
 
@@ -55,6 +57,8 @@ def upgrade() -> None:
         sa.Column("lti_context_id", sa.Text(), nullable=True),
         sa.Column("lti_deployment_id", sa.Text(), nullable=True),
         sa.Column("lti_resource_link_id", sa.Text(), nullable=True),
+        sa.Column("plugin", sa.String(length=64), nullable=True),
+        sa.Column("event_data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
         sa.Column("score_raw", sa.Float(), nullable=True),
         sa.Column("score_scaled", sa.Float(), nullable=True),
         sa.Column("score_min", sa.Float(), nullable=True),
