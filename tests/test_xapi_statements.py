@@ -386,3 +386,9 @@ def test_timestamps_are_utc_with_milliseconds():
 
     moment = datetime(2026, 11, 22, 11, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert timestamp(moment) == "2026-11-22T10:00:00.123Z"
+
+
+def test_without_the_embedded_lrs_no_statements_are_owed_to_it(make_tool):
+    server = make_tool(xapi={"lrs_enabled": False})
+    assert "lrs" not in {receiver.name for receiver in server.tool.events.receivers}
+    assert server.app.test_client().get("/xapi/profile").status_code == 200

@@ -142,8 +142,12 @@ class StatementFactory:
         self.include_emails = settings.xapi.actor_emails and settings.keep_emails
 
     # -- one statement, from the facts -------------------------------------------------------
-    def build(self, event: LearningEventRow, facts: EventFacts) -> dict:
-        """The statement of one event; raises StatementBuildError on an event it cannot express."""
+    def build(self, event: LearningEventRow, facts: EventFacts, offers: dict[str, dict] | None = None) -> dict:
+        """The statement of one event; raises StatementBuildError on an event it cannot express.
+
+        ``offers`` caches the plugins' offers (which name activities) across a batch.
+        """
+        offers = {} if offers is None else offers
         verb = vocabulary.VERBS.get(event.kind)
         if verb is None:
             raise StatementBuildError(f"event {event.id}: no verb for kind {event.kind!r}")
@@ -160,7 +164,7 @@ class StatementFactory:
             parent_path = event.activity.rsplit("/", 1)[0]
         context_activities: dict[str, list] = {}
         if parent_path:
-            context_activities["parent"] = [self._plugin_activity(plugin, event.plugin_key, parent_path)]
+            context_activities["parent"] = [self._plugin_activity(plugin, event.plugin_key, parent_path, offers)]
         grouping = [
             {
                 "objectType": "Activity",
@@ -186,7 +190,7 @@ class StatementFactory:
         if parent_path and "/" in parent_path:
             parts = parent_path.split("/")
             grouping.extend(
-                self._plugin_activity(plugin, event.plugin_key, "/".join(parts[:depth]))
+                self._plugin_activity(plugin, event.plugin_key, "/".join(parts[:depth]), offers)
                 for depth in range(1, len(parts))
             )
         context_activities["grouping"] = grouping
@@ -232,7 +236,7 @@ class StatementFactory:
             "id": vocabulary.statement_id(event.id),
             "actor": actor,
             "verb": {"id": verb.iri, "display": vocab.lang(verb.display)},
-            "object": self._object(plugin, event, facts, extensions),
+            "object": self._object(plugin, event, facts, extensions, offers),
         }
         result = _result(event.result)
         if result:
@@ -241,25 +245,29 @@ class StatementFactory:
         statement["timestamp"] = timestamp(event.occurred_at)
         return statement
 
-    def _offer(self, plugin, activity: str):
+    def _offer(self, plugin, activity: str, offers: dict[str, dict]):
+        """The plugin's offer of ``activity``, if any; ``offers`` caches each plugin's list."""
         if plugin is None:
             return None
-        try:
-            offers = plugin.offers()
-        except Exception:  # noqa: BLE001 - a plugin's fault must not stop its statements
-            log.warning("plugin %s: offers() failed while naming %s", plugin.key, activity, exc_info=True)
-            return None
-        return next((offer for offer in offers if offer.activity == activity), None)
+        if plugin.key not in offers:
+            try:
+                offers[plugin.key] = {offer.activity: offer for offer in plugin.offers()}
+            except Exception:  # noqa: BLE001 - a plugin's fault must not stop its statements
+                log.warning("plugin %s: offers() failed while naming %s", plugin.key, activity, exc_info=True)
+                offers[plugin.key] = {}
+        return offers[plugin.key].get(activity)
 
-    def _plugin_activity(self, plugin, plugin_key: str, path: str) -> dict:
+    def _plugin_activity(self, plugin, plugin_key: str, path: str, offers: dict[str, dict]) -> dict:
         activity: dict[str, Any] = {"objectType": "Activity", "id": self.vocab.plugin_activity(plugin_key, path)}
-        offer = self._offer(plugin, path)
+        offer = self._offer(plugin, path, offers)
         if offer is not None:
             activity["definition"] = {"name": self.vocab.lang(offer.title)}
         return activity
 
-    def _object(self, plugin, event: LearningEventRow, facts: EventFacts, extensions: Mapping[str, Any]) -> dict:
-        offer = self._offer(plugin, event.activity)
+    def _object(
+        self, plugin, event: LearningEventRow, facts: EventFacts, extensions: Mapping[str, Any], offers: dict
+    ) -> dict:
+        offer = self._offer(plugin, event.activity, offers)
         activity_type = _text_extension(extensions, "activity_type") or (
             getattr(plugin, "xapi_activity_type", None) or DEFAULT_ACTIVITY_TYPE
         )
@@ -352,12 +360,13 @@ class StatementBuilder:
     def build_many(self, events: Sequence[LearningEventRow]) -> list[dict | StatementBuildError]:
         """A validated statement per event, or the error that stopped it (in the same order)."""
         facts = self.facts(events)
+        offers: dict[str, dict] = {}
         built: list[dict | StatementBuildError] = []
         for event in events:
             try:
                 if event.id not in facts:
                     raise StatementBuildError(f"event {event.id}: its person or platform no longer exists")
-                built.append(validate(self.factory.build(event, facts[event.id])))
+                built.append(validate(self.factory.build(event, facts[event.id], offers)))
             except StatementBuildError as exc:
                 log.error("xAPI statement for event %s (%s) cannot be built: %s", event.id, event.kind, exc)
                 built.append(exc)
