@@ -6,8 +6,11 @@ The projection tests store statements through the embedded LRS's real store on a
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
 
 import lxml.html
 import pytest
@@ -16,6 +19,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import select, text
 
+from lti_tool.db import Database
 from lti_tool.platforms import add_platform
 from xapi import analytics
 from xapi.analytics import PASSED_VERBS, SCORE_BANDS
@@ -483,3 +487,91 @@ def test_the_lrs_answers_as_the_openapi_document_says(lrs_server):
         documented(doc, "Error").validate(answer.json())
         assert answer.json()["error"]["code"] == status
     assert refusals[400].json()["error"]["message"].startswith("since:")
+
+
+# -- the README's example queries -----------------------------------------------------------------
+
+
+def readme_queries() -> dict[str, str]:
+    """The README's example SQL of the Analytics section, by their first comment line."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Analytics\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    return {block.splitlines()[0].removeprefix("-- "): block for block in blocks if block.startswith("-- ")}
+
+
+def tool_statement(kind: str, sub: str, plugin: str, activity: str, *, course: str = "course-1", **data) -> dict:
+    made = statement(
+        kind, sub=sub, activity=activity, name=activity.replace("-", " ").capitalize(), **data.pop("extra", {})
+    )
+    made["object"]["id"] = VOCABULARY.plugin_activity(plugin, activity)
+    extensions = made["context"]["extensions"]
+    extensions[EXTENSIONS.plugin] = plugin
+    extensions[EXTENSIONS.context_id] = course
+    extensions[EXTENSIONS.event_data] = data
+    return made
+
+
+@pytest.mark.postgres
+def test_the_readme_example_queries_answer_what_they_say(postgres_schema_url):
+    database = Database(postgres_schema_url)
+    database.upgrade()
+    try:
+        lrs = StatementStore(database)
+        lrs.after_store.append(projector(EXTENSIONS))
+        ctg, quality = "closing-the-gap", "improving-the-quality-of-teaching"
+        passed = {"result": {"success": True, "completion": True}}
+        failed = {"result": {"success": False, "completion": True}}
+        wrong = tool_statement("completed", "c", "modules", ctg)
+        lrs.store(
+            [
+                *(tool_statement("launched", sub, "modules", ctg) for sub in ("a", "b", "c")),
+                tool_statement("launched", "d", "modules", ctg, course="course-2"),
+                tool_statement("launched", "a", "modules", quality),
+                tool_statement("completed", "a", "modules", ctg),
+                tool_statement("completed", "b", "modules", ctg),
+                wrong,
+                tool_statement("experienced", "a", "gap-analyser", "analysis"),
+                tool_statement("experienced", "d", "gap-analyser", "analysis", course="course-2"),
+                tool_statement(
+                    "answered", "a", "modules", ctg, unit="u1", check="c1", score_percent=80, extra=passed
+                ),
+                tool_statement(
+                    "answered", "b", "modules", ctg, unit="u1", check="c1", score_percent=40, extra=failed
+                ),
+                tool_statement(
+                    "answered", "a", "modules", ctg, unit="u2", check="c2", score_percent=100, extra=passed
+                ),
+                tool_statement("answered", "b", "modules", ctg, unit="u2", reflection="r1"),
+            ],
+            authority=AUTHORITY,
+        )
+        lrs.store([voiding(wrong["id"])], authority=AUTHORITY)
+        queries = readme_queries()
+        assert set(queries) == {
+            "Completion rate per module",
+            "Gap-analysis uptake: of the candidates in Closing the Gap, per course, who used the gap analyser",
+            "Knowledge-check scores per unit",
+            "Active candidates per week (the last 12 weeks, weeks starting on Monday, UTC)",
+        }
+        with database.sessions() as session:
+
+            def run(title: str) -> list[tuple]:
+                return [tuple(row) for row in session.execute(text(queries[title])).all()]
+
+            assert run("Completion rate per module") == [
+                ("Closing the gap", 4, 2, Decimal("50.0")),
+                ("Improving the quality of teaching", 1, 0, Decimal("0.0")),
+            ]
+            assert run(next(q for q in queries if q.startswith("Gap-analysis uptake"))) == [
+                ("course-1", 3, 1, Decimal("33.3")),
+                ("course-2", 1, 1, Decimal("100.0")),
+            ]
+            assert run("Knowledge-check scores per unit") == [
+                ("Closing the gap", "u1", 2, Decimal("60.0"), Decimal("50.0")),
+                ("Closing the gap", "u2", 1, Decimal("100.0"), Decimal("100.0")),
+            ]
+            [(week, active)] = run(next(q for q in queries if q.startswith("Active candidates per week")))
+            assert active == 4 and week == datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
+    finally:
+        database.dispose()
