@@ -126,7 +126,7 @@ def test_every_installed_essential_is_required():
 def test_no_electives_chosen_is_a_warning():
     plan = build_plan(FOUR, {}, [], RULES)
     assert codes(plan) == ["electives_not_chosen"] and not plan.can_complete
-    assert "you have chosen 0" in plan.warnings[0].message
+    assert "0 chosen so far" in plan.warnings[0].message
 
 
 def test_an_uninstalled_elective_is_flagged_and_does_not_count():

@@ -164,7 +164,7 @@ def build_plan(
         warnings.append(
             PlanWarning(
                 "elective_not_installed",
-                f"You chose the elective “{key}”, which {what}. Choose another elective so that it counts.",
+                f"The chosen elective “{key}” {what}. Choose another elective so that it counts.",
             )
         )
 
@@ -193,8 +193,8 @@ def build_plan(
         warnings.append(
             PlanWarning(
                 "electives_not_chosen",
-                f"Choose {_plural(need_electives, 'elective')} to complete the qualification; you have chosen "
-                f"{installed_chosen}.",
+                f"{_plural(need_electives, 'elective')} must be chosen to complete the qualification; "
+                f"{installed_chosen} chosen so far.",
             )
         )
     return Plan(essentials, electives, tuple(chosen), tuple(warnings), need_essentials, need_electives)
