@@ -55,9 +55,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for _path in (str(ROOT), str(HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# This file's name would shadow the xapi package: the repository comes first, benchmarks/ last.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path[:0] = [str(ROOT)]
+sys.path.append(str(HERE))
 
 import procs  # noqa: E402
 import requests  # noqa: E402

@@ -133,7 +133,7 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 def _language_map_text(value: Any) -> str | None:
     """One text out of a language map: en-GB, then any English, then the first given."""
-    if not isinstance(value, Mapping) or not value:
+    if not isinstance(value, dict) or not value:
         return None
     for tag in ("en-GB", "en-US", "en"):
         if isinstance(value.get(tag), str):
@@ -148,7 +148,7 @@ def _language_map_text(value: Any) -> str | None:
 def actor_ifi(actor: Mapping[str, Any]) -> str | None:
     """The actor's inverse functional identifier as one comparable string."""
     account = actor.get("account")
-    if isinstance(account, Mapping):
+    if isinstance(account, dict):
         return f"account:{account.get('homePage', '')}|{account.get('name', '')}"
     for key in ("mbox", "mbox_sha1sum", "openid"):
         if actor.get(key):
@@ -170,15 +170,15 @@ def _text(value: Any) -> str | None:
 
 def _first_id(activities: Any, wanted_type: str | None = None) -> str | None:
     """The id of the first context activity (of ``wanted_type``, when given) in a list or object."""
-    if isinstance(activities, Mapping):
+    if isinstance(activities, dict):
         activities = [activities]
     if not isinstance(activities, list):
         return None
     for activity in activities:
-        if not isinstance(activity, Mapping):
+        if not isinstance(activity, dict):
             continue
         definition = activity.get("definition")
-        kind = definition.get("type") if isinstance(definition, Mapping) else None
+        kind = definition.get("type") if isinstance(definition, dict) else None
         if wanted_type is None or kind == wanted_type:
             return _text(activity.get("id"))
     return None
@@ -210,15 +210,15 @@ class Extensions:
 def project(statement: Mapping[str, Any], extensions: Extensions) -> dict[str, Any]:
     """The flat row of one stored statement (it must carry ``id`` and ``stored``)."""
     actor = statement.get("actor") or {}
-    account = actor.get("account") if isinstance(actor.get("account"), Mapping) else {}
+    account = actor.get("account") if isinstance(actor.get("account"), dict) else {}
     verb = statement.get("verb") or {}
     obj = statement.get("object") or {}
-    definition = obj.get("definition") if isinstance(obj.get("definition"), Mapping) else {}
-    context = statement.get("context") if isinstance(statement.get("context"), Mapping) else {}
+    definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
+    context = statement.get("context") if isinstance(statement.get("context"), dict) else {}
     context_activities = context.get("contextActivities") or {}
     context_extensions = context.get("extensions") or {}
-    result = statement.get("result") if isinstance(statement.get("result"), Mapping) else {}
-    score = result.get("score") if isinstance(result.get("score"), Mapping) else {}
+    result = statement.get("result") if isinstance(statement.get("result"), dict) else {}
+    score = result.get("score") if isinstance(result.get("score"), dict) else {}
     stored = parse_timestamp(statement.get("stored"))
     object_type = obj.get("objectType") or "Activity"
     return {
@@ -271,7 +271,7 @@ def _object_id(obj: Mapping[str, Any]) -> str:
 
 
 def _extension_text(extensions: Any, iri: str) -> str | None:
-    if not isinstance(extensions, Mapping):
+    if not isinstance(extensions, dict):
         return None
     value = extensions.get(iri)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -280,8 +280,8 @@ def _extension_text(extensions: Any, iri: str) -> str | None:
 
 
 def _extension_object(extensions: Any, iri: str) -> dict | None:
-    value = extensions.get(iri) if isinstance(extensions, Mapping) else None
-    return dict(value) if isinstance(value, Mapping) else None
+    value = extensions.get(iri) if isinstance(extensions, dict) else None
+    return dict(value) if isinstance(value, dict) else None
 
 
 def record(
