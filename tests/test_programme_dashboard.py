@@ -457,3 +457,15 @@ def test_module_progress_and_shared_reflections_reach_the_dashboard_and_the_coac
     assert "To see the dashboard work." in detail and "Why are you testing this?" in detail
     # Bea shared nothing.
     assert "data-no-reflections" in chris.get("/coach/candidate", sub="cand-2").text
+
+
+def test_module_pages_link_to_the_dashboard_too(with_test_packs, make_tool, platform):
+    server = make_tool()
+    server.register(platform)
+    alex = Learner(server, platform, module="test-basics", sub="cand-1")
+    for page in (alex.page, alex.visit("first-steps")):
+        link = re.search(r'<a href="([^"]+)" data-programme-link>Your programme dashboard</a>', page.text)
+        assert link, page.text[:1500]
+    followed = alex.browser.get(server.base_url + html.unescape(link.group(1)))
+    assert "Your programme dashboard</h1>" in followed.text
+    assert 'data-module="test-basics" data-state="in-progress"' in followed.text
