@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -167,7 +168,68 @@ def merge_definition(old: dict, new: dict) -> dict:
     return merged
 
 
+# Stands in for the stored time while a statement is serialised before the write lock is taken;
+# random per process, so no statement can contain it.
+STORED_PLACEHOLDER = "@" + secrets.token_hex(11) + "@"
+
+
+@dataclass
+class _Prepared:
+    """A statement made ready outside the lock: complete but for its stored time."""
+
+    id: str
+    sent: dict
+    complete: dict
+    template: str
+    terms: set[int]
+
+    def complete_at(self, stored: str, *, seq: int, stored_ms: int, platform_id: int | None) -> StoredStatement:
+        statement = self.complete
+        statement["stored"] = stored
+        if statement["timestamp"] == STORED_PLACEHOLDER:
+            statement["timestamp"] = stored
+        return StoredStatement(
+            seq=seq,
+            id=self.id,
+            stored_ms=stored_ms,
+            statement=statement,
+            json=self.template.replace(STORED_PLACEHOLDER, stored),
+            platform_id=platform_id,
+        )
+
+
+def batch_definitions(statements) -> dict[str, tuple[str, dict]]:
+    """The activity definitions a batch carries, merged per activity: {sha256(id): (id, definition)}."""
+    definitions: dict[str, tuple[str, dict]] = {}
+    for statement in statements:
+        for activity in activity_definitions(statement):
+            key = sha256_hex(activity["id"])
+            previous = definitions.get(key)
+            merged = (
+                activity["definition"]
+                if previous is None
+                else merge_definition(previous[1], activity["definition"])
+            )
+            definitions[key] = (activity["id"], merged)
+    return definitions
+
+
 AfterStore = Callable[[Session, list[StoredStatement]], None]
+
+
+def _bulk_insert(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A multi-row INSERT of plain tuples.
+
+    On SQLite the driver's executemany is the fastest path there is; on PostgreSQL SQLAlchemy's
+    insertmanyvalues batches the rows into a few multi-row statements.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        names = ", ".join(columns)
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    else:
+        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 class StatementStore:
@@ -197,59 +259,54 @@ class StatementStore:
         """
         batch = [normalise(s) for s in statements]
         ids: list[str] = []
-        by_id: dict[str, dict] = {}
         for statement in batch:
-            statement_id = statement.get("id")
-            if statement_id is None:
-                statement_id = str(uuid.uuid4())
-                statement["id"] = statement_id
-            statement_id = statement_id.lower()
-            if statement_id in by_id:
-                raise StatementError(f"statements: the batch holds statement id {statement_id} twice")
-            by_id[statement_id] = statement
-            ids.append(statement_id)
+            if statement.get("id") is None:
+                statement["id"] = str(uuid.uuid4())
+            ids.append(statement["id"].lower())
+        if len(set(ids)) != len(ids):
+            twice = next(i for i in ids if ids.count(i) > 1)
+            raise StatementError(f"statements: the batch holds statement id {twice} twice")
         if not batch:
             return []
+        # Everything that does not need the write lock is done before taking it.
+        prepared = [self._prepare(i, s, authority, version) for i, s in zip(ids, batch, strict=True)]
+        definitions = batch_definitions(p.complete for p in prepared)
 
         with self.db.transaction() as session:
-            stored_ms, first_seq = self._tick(session, len(batch))
+            stored_ms, first_seq = self._tick(session)
             existing = self._existing(session, ids)
-            new: list[tuple[str, dict]] = []
-            for statement_id, statement in zip(ids, batch, strict=True):
-                if statement_id in existing:
-                    if not same_statement(existing[statement_id], statement):
-                        raise StatementConflict(statement_id)
+            new = []
+            for item in prepared:
+                if item.id in existing:
+                    if not same_statement(existing[item.id], item.sent):
+                        raise StatementConflict(item.id)
                     continue
-                new.append((statement_id, statement))
+                new.append(item)
             if not new:
                 return ids
-            voiding = self._check_voiding(session, new, existing)
+            voiding = self._check_voiding(session, new)
             stored = format_ms(stored_ms)
-            rows: list[StoredStatement] = []
-            for offset, (statement_id, statement) in enumerate(new):
-                statement["stored"] = stored
-                statement.setdefault("timestamp", stored)
-                statement["authority"] = authority
-                statement.setdefault("version", version)
-                rows.append(
-                    StoredStatement(
-                        seq=first_seq + offset,
-                        id=statement_id,
-                        stored_ms=stored_ms,
-                        statement=statement,
-                        json=dumps(statement),
-                        platform_id=platform_id,
-                    )
-                )
-            self._insert(session, rows, voiding)
-            self._merge_activities(session, rows)
+            rows = [
+                item.complete_at(stored, seq=first_seq + offset, stored_ms=stored_ms, platform_id=platform_id)
+                for offset, item in enumerate(new)
+            ]
+            self._insert(session, rows, {item.id: item.terms for item in new}, voiding)
+            self._merge_activities(session, definitions)
             if attachments:
                 self._store_attachments(session, rows, attachments)
             for callback in self.after_store:
                 callback(session, rows)
         return ids
 
-    def _tick(self, session: Session, count: int) -> tuple[int, int]:
+    def _prepare(self, statement_id: str, sent: dict, authority: dict, version: str) -> _Prepared:
+        complete = dict(sent)
+        complete["stored"] = STORED_PLACEHOLDER
+        complete.setdefault("timestamp", STORED_PLACEHOLDER)
+        complete["authority"] = authority
+        complete.setdefault("version", version)
+        return _Prepared(statement_id, sent, complete, dumps(complete), statement_terms(complete))
+
+    def _tick(self, session: Session) -> tuple[int, int]:
         """Take the write lock (the clock row) and return this batch's stored time and first seq."""
         clock = LrsClock.__table__
         now = now_ms()
@@ -273,14 +330,14 @@ class StatementStore:
                 found[statement_id] = json.loads(body)
         return found
 
-    def _check_voiding(self, session: Session, new: list[tuple[str, dict]], existing: dict) -> dict[str, str]:
+    def _check_voiding(self, session: Session, new: list[_Prepared]) -> dict[str, str]:
         """Voiding statements of the batch: {voiding id: target id}; refuses to void a voider."""
         voiding: dict[str, str] = {}
-        for statement_id, statement in new:
-            verb = statement.get("verb") or {}
-            obj = statement.get("object") or {}
+        for item in new:
+            verb = item.sent.get("verb") or {}
+            obj = item.sent.get("object") or {}
             if verb.get("id") == VOIDED_VERB and obj.get("objectType") == "StatementRef":
-                voiding[statement_id] = str(obj.get("id", "")).lower()
+                voiding[item.id] = str(obj.get("id", "")).lower()
         if not voiding:
             return voiding
         table = LrsStatement.__table__
@@ -299,37 +356,40 @@ class StatementStore:
                 )
         return voiding
 
-    def _insert(self, session: Session, rows: list[StoredStatement], voiding: dict[str, str]) -> None:
-        session.execute(
-            insert(LrsStatement.__table__),
+    def _insert(
+        self, session: Session, rows: list[StoredStatement], own: dict[str, set[int]], voiding: dict[str, str]
+    ) -> None:
+        _bulk_insert(
+            session,
+            LrsStatement.__table__,
+            ("seq", "id", "platform_id", "stored_ms", "voided", "voids", "has_attachments", "statement"),
             [
-                {
-                    "seq": row.seq,
-                    "id": row.id,
-                    "platform_id": row.platform_id,
-                    "stored_ms": row.stored_ms,
-                    "voided": False,
-                    "voids": voiding.get(row.id),
-                    "has_attachments": bool(row.statement.get("attachments")),
-                    "statement": row.json,
-                }
+                (
+                    row.seq,
+                    row.id,
+                    row.platform_id,
+                    row.stored_ms,
+                    False,
+                    voiding.get(row.id),
+                    bool(row.statement.get("attachments")),
+                    row.json,
+                )
                 for row in rows
             ],
         )
-        terms = self._terms(session, rows)
+        terms = self._terms(session, rows, own)
         if terms:
-            session.execute(insert(LrsStatementTerm.__table__), terms)
+            _bulk_insert(session, LrsStatementTerm.__table__, ("term", "seq"), terms)
         if voiding:
             table = LrsStatement.__table__
             session.execute(update(table).where(table.c.id.in_(set(voiding.values()))).values(voided=True))
 
-    def _terms(self, session: Session, rows: list[StoredStatement]) -> list[dict]:
+    def _terms(self, session: Session, rows: list[StoredStatement], own: dict[str, set[int]]) -> list[tuple]:
         """Each statement's terms, plus those of the statement it refers to (a StatementRef).
 
         A filter that matches a statement also matches the statements that refer to it (xAPI's
         filter rule for StatementRefs), so a referring statement inherits its target's terms.
         """
-        own = {row.id: statement_terms(row.statement) for row in rows}
         seq_of = {row.id: row.seq for row in rows}
         refs = {}
         for row in rows:
@@ -359,40 +419,34 @@ class StatementStore:
                 seen.add(target)
                 found |= own.get(target) or inherited.get(target) or set()
                 target = refs.get(target)
-            result.extend({"term": term, "seq": seq_of[row.id]} for term in found)
+            seq = seq_of[row.id]
+            result.extend((term, seq) for term in found)
         return result
 
-    def _merge_activities(self, session: Session, rows: list[StoredStatement]) -> None:
-        definitions: dict[str, tuple[str, dict]] = {}
-        for row in rows:
-            for activity in activity_definitions(row.statement):
-                key = sha256_hex(activity["id"])
-                previous = definitions.get(key, (activity["id"], {}))[1]
-                definitions[key] = (activity["id"], merge_definition(previous, activity["definition"]))
+    def _merge_activities(self, session: Session, definitions: dict[str, tuple[str, dict]]) -> None:
+        """Fold the batch's activity definitions into the canonical ones (writing only changes)."""
         if not definitions:
             return
         table = LrsActivity.__table__
         known = {
-            id_hash: json.loads(body)
+            id_hash: body
             for id_hash, body in session.execute(
                 select(table.c.id_hash, table.c.definition).where(table.c.id_hash.in_(definitions))
             )
         }
-        updates = [
-            {"h": key, "definition": dumps(merge_definition(known[key], definition))}
-            for key, (_iri, definition) in definitions.items()
-            if key in known
-        ]
+        updates, inserts = [], []
+        for key, (iri, definition) in definitions.items():
+            if key not in known:
+                inserts.append({"id_hash": key, "activity_id": iri, "definition": dumps(definition)})
+                continue
+            merged = dumps(merge_definition(json.loads(known[key]), definition))
+            if merged != known[key]:
+                updates.append({"h": key, "definition": merged})
         if updates:
             session.execute(
                 update(table).where(table.c.id_hash == bindparam("h")).values(definition=bindparam("definition")),
                 updates,
             )
-        inserts = [
-            {"id_hash": key, "activity_id": iri, "definition": dumps(definition)}
-            for key, (iri, definition) in definitions.items()
-            if key not in known
-        ]
         if inserts:
             session.execute(insert(table), inserts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 AGENT = "agent"
 RELATED_AGENT = "related-agent"
@@ -19,6 +20,7 @@ RELATED_ACTIVITY = "related-activity"
 REGISTRATION = "registration"
 
 
+@lru_cache(maxsize=65536)
 def term_hash(kind: str, value: str) -> int:
     """The stored form of a term: BLAKE2b-64 of kind NUL value, as a signed integer."""
     digest = hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=8).digest()
