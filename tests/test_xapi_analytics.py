@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import lxml.etree
 import lxml.html
 import pytest
 import requests
@@ -21,7 +22,7 @@ from sqlalchemy import select, text
 
 from lti_tool.db import Database
 from lti_tool.platforms import add_platform
-from xapi import analytics
+from xapi import analytics, charts
 from xapi.analytics import PASSED_VERBS, SCORE_BANDS
 from xapi.lrs import statement_store
 from xapi.lrs.auth import create_key
@@ -575,3 +576,22 @@ def test_the_readme_example_queries_answer_what_they_say(postgres_schema_url):
             assert active == 4 and week == datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
     finally:
         database.dispose()
+
+
+# -- the charts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("highest", "top", "step"),
+    [(0, 1, 1), (2, 2, 1), (5, 5, 1), (7, 8, 2), (11, 15, 5), (26, 30, 10), (101, 150, 50), (9999, 10000, 2000)],
+)
+def test_count_axes_have_whole_number_ticks_and_at_most_five_steps(highest, top, step):
+    assert charts.axis(highest) == (top, step)
+
+
+def test_chart_labels_from_statements_are_escaped():
+    hostile = '<script>alert("x")</script>'
+    drawn = str(charts.grouped_bars("f", hostile, "d", [hostile], [charts.Series("Started", [3])]))
+    drawn += str(charts.column_chart("c", "t", hostile, [hostile], [1], unit="statements"))
+    assert "<script>" not in drawn and "&lt;script&gt;" in drawn
+    assert lxml.etree.fromstring(drawn.split("</svg>")[0] + "</svg>").get("role") == "img"

@@ -27,15 +27,17 @@ class Series:
     values: Sequence[float]
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten that is at least ``value`` (1 for nothing)."""
-    if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
+def axis(highest: float, most_ticks: int = 5) -> tuple[float, float]:
+    """The top of a count axis and its tick step: a step of 1, 2 or 5 times a power of ten
+    (whole numbers only), with at most ``most_ticks`` steps up to a top of at least ``highest``."""
+    step = 1.0
+    while highest > step * most_ticks:
+        for factor in (2, 2.5, 2):  # 1 -> 2 -> 5 -> 10 -> 20 -> 50 ...
+            step *= factor
+            if highest <= step * most_ticks:
+                break
+    top = max(step, math.ceil(highest / step) * step)
+    return top, step
 
 
 def _number(value: float) -> str:
@@ -67,13 +69,13 @@ def column_chart(
     width, height = 720, 280
     left, right, top, bottom = 56, 12, 16, 48
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_ceiling(max(values, default=0))
+    top_value, step = axis(max(values, default=0))
     slot = plot_w / max(len(values), 1)
     bar_w = max(slot * 0.7, 1)
     parts = _open(chart_id, title, desc, width, height)
-    for tick in range(5):
-        tick_value = top_value * tick / 4
-        y = top + plot_h - plot_h * tick / 4
+    for tick in range(round(top_value / step) + 1):
+        tick_value = step * tick
+        y = top + plot_h - plot_h * tick_value / top_value
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#dee0e2" aria-hidden="true"/>'
         )
@@ -117,7 +119,7 @@ def grouped_bars(
     legend_h = 28
     group_h = row_h * len(series) + gap
     height = legend_h + group_h * max(len(categories), 1) + 8
-    top_value = nice_ceiling(max((v for s in series for v in s.values), default=0))
+    top_value, _step = axis(max((v for s in series for v in s.values), default=0))
     plot_w = width - label_w - 80
     parts = _open(chart_id, title, desc, width, height)
     x = 0
