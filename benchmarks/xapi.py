@@ -526,6 +526,11 @@ def postgres_schema(url: str) -> tuple[str, callable]:
 # -- the report ------------------------------------------------------------------------------------
 
 
+def progress(message: str) -> None:
+    """A figure as soon as it is measured (standard error), so a later failure loses nothing."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
@@ -602,20 +607,28 @@ def main(argv: list[str] | None = None) -> int:
             print()
             for level in args.concurrency:
                 ingest_rows.append(ingest(lrs, population, args.ingest, level, seed=level, stored_before=0))
+                progress(f"ingest x{level} on the empty LRS: {ingest_rows[-1].rate:,.0f} statements/s")
             for size in args.sizes:
                 stored = stored_count(database_url)
                 if stored < size:
                     added, seconds = seed_to(database_url, population, size, stored, seed=size)
                     seeds.append((size, added, seconds))
-                query_rows += queries(
-                    lrs, population, size, args.queries, args.limit, since_value(database_url, 1000)
-                )
+                    progress(f"seeded {added:,} statements up to {human(size)} at {added / seconds:,.0f}/s")
+                since = since_value(database_url, 1000)
+                query_rows += queries(lrs, population, size, args.queries, args.limit, since)
+                for row in query_rows[-len(FILTERS) :]:
+                    progress(f"GET {row.name} at {human(size)}: p50 {row.p(50):.1f} ms, p95 {row.p(95):.1f} ms")
                 stored = stored_count(database_url)
                 top = max(args.concurrency)
                 ingest_rows.append(ingest(lrs, population, args.ingest, top, seed=size + 1, stored_before=stored))
+                progress(f"ingest x{top} at {human(stored)}: {ingest_rows[-1].rate:,.0f} statements/s")
                 if not args.skip_export:
                     for fmt in ("csv", "jsonl"):
                         export_rows.append(export(lrs, tmp, size, fmt))
+                        row = export_rows[-1]
+                        progress(
+                            f"export {fmt} at {human(size)}: {row.seconds:,.1f} s, peak RSS {row.max_rss_mb:,.0f} MB"
+                        )
                 analytics_rows.append((size, analytics_timing(database_url)[0]))
         except (RuntimeError, OSError, requests.RequestException) as failure:
             print(f"benchmark failed: {failure!r}", file=sys.stderr)
@@ -655,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Analytics page queries (365 days, one platform) at {human(size)}: {seconds * 1000:,.0f} ms")
     print()
     print("Anchors: " + "; ".join(ANCHORS))
+    print("load average at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
 
