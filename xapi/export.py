@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from sqlalchemy import func, select
@@ -53,8 +53,12 @@ CSV_COLUMNS = (
 CSV_FROM_FLAT = {"actor": "actor_ifi", "verb": "verb_id", "object": "object_id", "course": "course_activity_id"}
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    """Milliseconds since the epoch, exactly (``timestamp() * 1000`` can land a millisecond short)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _selection(since: datetime | None, until: datetime | None, include_voided: bool):
@@ -78,11 +82,11 @@ def count(db: Database, since: datetime | None, until: datetime | None, include_
 
 def stored_statements(
     db: Database, since: datetime | None, until: datetime | None, include_voided: bool = False
-) -> Iterator[tuple[str, bool, int | None]]:
-    """(stored JSON text, voided, platform id) of each statement in the period, in stored order."""
+) -> Iterator[tuple[str, bool]]:
+    """(stored JSON text, voided) of each statement in the period, in stored order."""
     table, conditions = _selection(since, until, include_voided)
     query = (
-        select(table.c.statement, table.c.voided, table.c.platform_id)
+        select(table.c.statement, table.c.voided)
         .where(*conditions)
         .order_by(table.c.seq)
         .execution_options(yield_per=FETCH_ROWS)
@@ -127,7 +131,7 @@ def write(
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
-    for text, voided, _platform_id in stored_statements(db, since, until, include_voided):
+    for text, voided in stored_statements(db, since, until, include_voided):
         if writer is None:
             out.write(text)
             out.write("\n")
