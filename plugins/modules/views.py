@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from lti_tool.errors import LaunchError
 from plugins.contract import CANDIDATE, LaunchContext, current_launch, launch_reference
@@ -161,8 +171,6 @@ def make_blueprint(plugin: ModulesPlugin) -> Blueprint:
         )
 
     def plugin_installed(key: str) -> bool:
-        from flask import current_app
-
         return current_app.extensions["npqsl_lti"].plugins.get(key) is not None
 
     @bp.errorhandler(LaunchError)
@@ -191,7 +199,8 @@ def make_blueprint(plugin: ModulesPlugin) -> Blueprint:
     def candidate_page(module: str) -> Page:
         page = page_for(module)
         if not page.saves:
-            abort(403)
+            message = f"Only candidates' work is saved here; you opened this as {page.context.role}."
+            abort(make_response(jsonify(error="not_a_candidate", message=message), 403))
         return page
 
     @bp.post("/<module>/<unit>/reflections/<key>")
