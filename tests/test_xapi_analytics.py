@@ -103,6 +103,19 @@ def store(database):
     return lrs
 
 
+def register(database):
+    """The school's VLE, registered with the tool."""
+    return add_platform(
+        database,
+        issuer=ISSUER,
+        client_id="client-a",
+        deployment_ids=["deploy-1"],
+        auth_login_url=f"{ISSUER}/auth",
+        auth_token_url=f"{ISSUER}/token",
+        key_set_url=f"{ISSUER}/certs",
+    )
+
+
 def flat_rows(database) -> dict[str, FlatStatement]:
     with database.sessions() as session:
         return {row.statement_id: row for row in session.scalars(select(FlatStatement))}
@@ -210,15 +223,7 @@ def test_voiding_flags_the_target_in_a_later_batch_and_in_the_same_batch(databas
 
 
 def test_rows_carry_the_platform_and_go_with_it(database, store):
-    platform = add_platform(
-        database,
-        issuer=ISSUER,
-        client_id="client-a",
-        deployment_ids=["deploy-1"],
-        auth_login_url=f"{ISSUER}/auth",
-        auth_token_url=f"{ISSUER}/token",
-        key_set_url=f"{ISSUER}/certs",
-    )
+    platform = register(database)
     [ours] = store.store([statement()], authority=AUTHORITY, platform_id=platform.id)
     [keyed] = store.store([statement(issuer="https://other.example")], authority=AUTHORITY)
     rows = flat_rows(database)
@@ -382,15 +387,7 @@ def test_an_empty_period_says_so(analytics_tool, platform):
 
 
 def test_the_analytics_queries_count_utc_days_funnels_and_bands_on_each_backend(database, store):
-    platform = add_platform(
-        database,
-        issuer=ISSUER,
-        client_id="client-a",
-        deployment_ids=["deploy-1"],
-        auth_login_url=f"{ISSUER}/auth",
-        auth_token_url=f"{ISSUER}/token",
-        key_set_url=f"{ISSUER}/certs",
-    )
+    platform = register(database)
     today = datetime.now(UTC).date()
     midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
     # 23:59:59.999 yesterday (UTC) and 00:00 today: the day boundary is UTC's whatever the offset.
