@@ -26,7 +26,7 @@ from xapi.lrs.store import comparable
 
 from . import plugin_install
 from .platform_emulator import TestPlatform
-from .test_xapi_statements import PLUGIN, Candidate, check_valid, read_all
+from .test_xapi_statements import PLUGIN, Candidate, check_valid, read_all, redeliver
 
 FAST = Policy(backoff_base_seconds=0.001, backoff_max_seconds=0.005, max_attempts=2, lease_seconds=30)
 QUIZ = {"title": "Quiz", "custom": {"npqsl_plugin": PLUGIN, "npqsl_activity": "quiz"}}
@@ -215,14 +215,7 @@ def test_a_re_sent_batch_is_not_stored_twice(make_tool, site):
     before = external.statements()
 
     # As if a worker died after the LRS accepted the batch but before the answers were recorded.
-    receiver = next(r for r in server.tool.events.receivers if r.name == "ext")
-    with server.db.sessions() as session:
-        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.receiver == "ext")))
-        events = {e.id: e for e in session.scalars(select(LearningEventRow))}
-        session.expunge_all()
-    with server.app.app_context():
-        answers = receiver.deliver_many([(m, events[m.event_id]) for m in messages], server.tool)
-    assert all(a.is_delivered for a in answers)
+    assert all(answer.is_delivered for answer in redeliver(server, "ext"))
     assert sorted(s["id"] for s in external.statements()) == sorted(s["id"] for s in before)
 
 

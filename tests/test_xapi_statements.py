@@ -16,7 +16,6 @@ import requests
 from ralph.models.xapi.base.statements import BaseXapiStatement
 from sqlalchemy import select
 
-from lti_tool import launch as launches
 from lti_tool.events import EVENT_KINDS, LearningEvent, Result
 from lti_tool.models import LearningEventRow, OutboxMessage
 from lti_tool.outbox import Policy
@@ -27,6 +26,7 @@ from xapi.schemas import validate_statement
 from xapi.statements import iso_duration, timestamp
 
 from . import plugin_install
+from . import test_grades as grades
 from .browser import Browser, auto_post_form
 from .platform_emulator import INSTRUCTOR, LaunchSpec
 from .registration_platform import RegisteringPlatform
@@ -57,11 +57,12 @@ def placed(make_tool, tmp_path):
     plugin_install.uninstall(tmp_path / "site")
 
 
-class Candidate:
-    """One person's browser, launched into the placed quiz."""
+class Candidate(grades.Candidate):
+    """One person's browser, launched into the placed quiz (the gradebook tests' candidate)."""
 
     def __init__(self, server, platform, item, sub="cand-1", context=None):
         self.server = server
+        self.sub = sub
         self.browser = Browser()
         spec = LaunchSpec(sub=sub, resource_link={"id": "rl-quiz", "title": item["title"]}, custom=item["custom"])
         if context is not None:
@@ -69,16 +70,6 @@ class Candidate:
         page = self.browser.launch(server, platform, spec)
         assert page.status_code == 200, page.text
         self.token = re.search(r"data-launch>([^<]+)<", page.text).group(1)
-
-    @property
-    def context(self):
-        return launches.load(self.server.db, self.server.tool.launch_tokens.read(self.token))
-
-    def score(self, value: float) -> None:
-        response = self.browser.post(
-            self.server.base_url + f"/p/{PLUGIN}/score", data={"launch": self.token, "score": str(value)}
-        )
-        assert response.status_code == 200, response.text
 
     def emit(self, *events: LearningEvent) -> list[str]:
         with self.server.tool.events.record(self.context, PLUGIN) as rec:
@@ -117,6 +108,17 @@ def lrs_rows(server) -> list[OutboxMessage]:
                 select(OutboxMessage).where(OutboxMessage.receiver == "lrs").order_by(OutboxMessage.id)
             )
         )
+
+
+def redeliver(server, receiver_name: str) -> list:
+    """Hand every row of a receiver to it again, as a worker that died before recording would."""
+    receiver = next(r for r in server.tool.events.receivers if r.name == receiver_name)
+    with server.db.sessions() as session:
+        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.receiver == receiver_name)))
+        events = {e.id: e for e in session.scalars(select(LearningEventRow))}
+        session.expunge_all()
+    with server.app.app_context():
+        return receiver.deliver_many([(m, events[m.event_id]) for m in messages], server.tool)
 
 
 def check_valid(statement: dict) -> None:
@@ -273,14 +275,7 @@ def test_a_redelivered_statement_is_stored_once(placed):
     before = read_all(server, key)
 
     # A worker that died after the store but before recording the answer delivers again.
-    receiver = next(r for r in server.tool.events.receivers if r.name == "lrs")
-    with server.db.sessions() as session:
-        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.receiver == "lrs")))
-        events = {e.id: e for e in session.scalars(select(LearningEventRow))}
-        session.expunge_all()
-    with server.app.app_context():
-        answers = receiver.deliver_many([(row, events[row.event_id]) for row in rows], server.tool)
-    assert all(a.is_delivered for a in answers)
+    assert all(answer.is_delivered for answer in redeliver(server, "lrs"))
     assert sorted(s["id"] for s in read_all(server, key)) == sorted(s["id"] for s in before)
 
 
