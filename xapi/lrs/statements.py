@@ -209,15 +209,17 @@ def _respond(lrs, body: bytes, with_attachments_of: list[str], *, last_modified:
 def _query(args, version: str) -> StatementQuery:
     related_agents = params.boolean("related_agents", args.get("related_agents", "false"))
     related_activities = params.boolean("related_activities", args.get("related_activities", "false"))
+    # The first term drives the scan, so the usually most selective come first: a registration or
+    # a person, then an activity (some are in every statement), then a verb.
     terms = []
     if "registration" in args:
         terms.append(term_hash(REGISTRATION, params.uuid("registration", args["registration"])))
-    if "activity" in args:
-        activity = params.iri("activity", args["activity"])
-        terms.append(term_hash(RELATED_ACTIVITY if related_activities else ACTIVITY, activity))
     if "agent" in args:
         _agent, ifi = params.agent(args["agent"], version)
         terms.append(term_hash(RELATED_AGENT if related_agents else AGENT, ifi))
+    if "activity" in args:
+        activity = params.iri("activity", args["activity"])
+        terms.append(term_hash(RELATED_ACTIVITY if related_activities else ACTIVITY, activity))
     if "verb" in args:
         terms.append(term_hash(VERB, params.iri("verb", args["verb"])))
     limit = params.non_negative_int("limit", args.get("limit", "0"))
