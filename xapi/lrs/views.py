@@ -122,6 +122,11 @@ def make_blueprint(lrs: Lrs) -> Blueprint:
     def _http_error(error: HTTPException):
         return error_response(LrsError(error.code or 400, error.description or error.name))
 
+    @bp.errorhandler(Exception)
+    def _failed(error: Exception):
+        log.exception("LRS request failed: %s %s", request.method, request.path)
+        return error_response(LrsError(500, "the LRS failed to handle this request; it is logged"))
+
     @bp.route("/about", methods=["GET"])
     def about():
         body = {"version": VERSIONS, "extensions": {"https://w3id.org/xapi/lrs/name": "npqsl-lti embedded LRS"}}
