@@ -169,7 +169,17 @@ def _retrying(plugin: Plugin, context: LaunchContext, work: Callable[[Any], T]) 
 
 
 def _event(kind: str, pack: Pack, result: Result | None = None, **extensions: Any) -> LearningEvent:
-    return LearningEvent(kind, pack.key, result, extensions={"module": pack.key, **extensions})
+    """An event about the module, or about one of its units or a unit's activity.
+
+    The activity is a path (``module``, ``module/unit``, ``module/unit/item``), so an xAPI
+    statement names the unit as the parent of a reflection, check or task and the module as
+    their grouping. Events with a gradebook score stay on the module itself: the module's line
+    item is keyed on it.
+    """
+    unit = extensions.get("unit")
+    item = next((extensions[k] for k in ("reflection", "check", "task") if extensions.get(k)), None)
+    activity = "/".join(part for part in (pack.key, unit, item) if part)
+    return LearningEvent(kind, activity, result, extensions={"module": pack.key, **extensions})
 
 
 def _advance(rec, pack: Pack, change: Callable[[dict], None]) -> ModuleProgress:
