@@ -28,6 +28,7 @@ from lti_tool.models import LearningEventRow, OutboxMessage
 from lti_tool.worker import Worker
 from plugins.modules.packs import BUILTIN_PACKS, KnowledgeCheck, Pack, Reflection, WorkplaceTask, load_pack
 from xapi import vocabulary
+from xapi.lrs.auth import create_key
 
 from .browser import Browser, auto_post_form
 from .modules_harness import Learner
@@ -192,7 +193,7 @@ def test_a_candidate_works_through_all_four_builtin_modules(make_tool, platform)
     for key in BUILTIN:
         assert f'data-module="{key}" data-state="in-progress"' in page.text, key
     deliver(server)
-    statements = read_all(server, lrs_key_from_cli(server))
+    statements = read_all(server, create_key(server.db, "read"))
     assert len(statements) == event_count(server)
     vocab = vocabulary.Vocabulary.from_settings(server.settings)
     answered = Counter(
@@ -243,6 +244,8 @@ def test_completing_a_module_reaches_the_gradebook_the_lrs_and_the_coach(server,
 
     experienced = {s["object"]["id"] for s in by_verb["experienced"]}
     assert experienced == {vocab.plugin_activity("modules", f"{COMPLETED}/{u.key}") for u in module.units}
+    for statement in by_verb["experienced"]:  # a unit's parent is its module
+        assert [a["id"] for a in statement["context"]["contextActivities"]["parent"]] == [module_iri]
     for statement in by_verb["answered"] + by_verb["submitted"]:
         unit_key, item = statement["object"]["id"].removeprefix(module_iri + "/").split("/")
         activities = statement["context"]["contextActivities"]
@@ -317,7 +320,7 @@ class DemoLearner(Learner):
         self.token = self.launch_of(page)
 
 
-def test_the_demo_candidate_completes_a_units_activities(make_tool):
+def test_the_demo_candidate_completes_a_units_activities_and_then_the_module(make_tool):
     server = make_tool()
     browser = Browser()
     browser.get(server.base_url + "/demo/")
@@ -345,7 +348,7 @@ def test_the_demo_candidate_completes_a_units_activities(make_tool):
     assert f"{done * 100 // total}% complete" in overview.text
 
     deliver(server)
-    statements = read_all(server, lrs_key_from_cli(server))
+    statements = read_all(server, create_key(server.db, "read"))
     assert len(statements) == event_count(server)
     vocab = vocabulary.Vocabulary.from_settings(server.settings)
     unit_iri = vocab.plugin_activity("modules", f"{COMPLETED}/{unit.key}")
@@ -364,3 +367,18 @@ def test_the_demo_candidate_completes_a_units_activities(make_tool):
         assert statement["context"]["contextActivities"]["grouping"][1]["definition"]["name"] == {
             "en-GB": "NPQSL demo cohort"
         }
+
+    # The rest of the module: completed, in the LRS; the demo platform has no gradebook, and
+    # nothing is left owed to one.
+    for rest in module.units[1:]:
+        casey.visit(rest.key)
+        do_unit(casey, module, rest)
+    assert "You completed this module" in casey.get("").text
+    deliver(server)
+    [completed] = [
+        s
+        for s in read_all(server, create_key(server.db, "read"))
+        if s["verb"]["id"] == vocabulary.VERBS["completed"].iri
+    ]
+    assert completed["object"]["id"] == vocab.plugin_activity("modules", COMPLETED)
+    assert completed["result"]["score"]["raw"] == 100 and completed["result"]["success"] is True
