@@ -385,3 +385,9 @@ def test_the_demo_candidate_completes_a_units_activities_and_then_the_module(mak
     ]
     assert completed["object"]["id"] == vocab.plugin_activity("modules", COMPLETED)
     assert completed["result"]["score"]["raw"] == 100 and completed["result"]["success"] is True
+    # The candidate's programme dashboard, reached from a demo launch, shows it done.
+    landing = follow_demo(browser, server, role="candidate", action="launch")
+    link = re.search(r'<a href="([^"]+)" data-programme-link>', landing.text)
+    assert link, landing.text[:2000]
+    dashboard = browser.get(server.base_url + html.unescape(link.group(1)))
+    assert f'data-module="{COMPLETED}" data-state="completed"' in dashboard.text
