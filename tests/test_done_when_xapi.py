@@ -17,7 +17,6 @@ import io
 import json
 import time
 
-import pytest
 from sqlalchemy import select
 
 from lti_tool.events import EVENT_KINDS
@@ -28,25 +27,25 @@ from xapi.export import CSV_COLUMNS
 from xapi.lrs.auth import create_key
 from xapi.lrs.store import comparable
 
-from . import plugin_install
-from .platform_emulator import TestPlatform
 from .test_done_when_programme import cli
-from .test_xapi_forwarding import FAST, QUIZ, ExternalLrs, deliver_all, forward_to, rows
+from .test_xapi_forwarding import (
+    FAST,
+    QUIZ,
+    ExternalLrs,
+    deliver_all,
+    forward_to,
+    rows,
+    site,  # noqa: F401 - the fixture: the example plugin, a test platform
+)
 from .test_xapi_statements import PLUGIN, Candidate, check_valid, every_kind, read_all
 
 
-@pytest.fixture
-def platform(tmp_path):
-    plugin_install.install(tmp_path / "site", {PLUGIN: "npqsl_example_plugin:plugin"})
-    server = TestPlatform().start()
-    yield server
-    server.stop()
-    plugin_install.uninstall(tmp_path / "site")
-
-
 def test_every_event_of_the_test_plugin_is_stored_forwarded_across_an_outage_and_exported(
-    make_tool, platform, database_url
+    make_tool,
+    site,  # noqa: F811 - the fixture imported above
+    database_url,
 ):
+    platform = site
     external = ExternalLrs(make_tool())
     server = make_tool(database_url, xapi=forward_to(external))
     server.register(platform)
