@@ -24,7 +24,20 @@ INDEXES = {
     "ix_xapi_flat_actor_time": ["actor_ifi", "timestamp"],
     "ix_xapi_flat_registration": ["registration"],
     "ix_xapi_flat_context": ["lti_context_id", "timestamp"],
-    "ix_xapi_flat_platform_time": ["platform_id", "timestamp"],
+    # Covers the analytics page's aggregates (xapi.projection.ANALYTICS_COLUMNS).
+    "ix_xapi_flat_platform_time": [
+        "platform_id",
+        "timestamp",
+        "voided",
+        "verb_id",
+        "object_type",
+        "object_id",
+        "actor_ifi",
+        "registration",
+        "score_scaled",
+        "completion",
+        "success",
+    ],
     "ix_xapi_flat_parent": ["parent_activity_id"],
     "ix_xapi_flat_plugin_object": ["plugin", "object_id"],
 }
