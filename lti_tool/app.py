@@ -20,6 +20,7 @@ from .http import make_http_session
 from .id_token import DEEP_LINKING_REQUEST
 from .launch import LaunchValidator
 from .launch_tokens import LaunchTokens
+from .login_states import LoginStates
 from .outbox import installed_receivers
 from .platform_keys import PlatformKeys
 from .platforms import PlatformDirectory, PlatformInfo, list_platforms
@@ -46,7 +47,8 @@ class Tool:
             refetch_interval=settings.jwks.refetch_min_interval_seconds,
         )
         self.platforms = PlatformDirectory(self.db)
-        self.validator = LaunchValidator(self.platforms, self.platform_keys, settings)
+        self.login_states = LoginStates(settings.secret_key, settings.launch.login_ttl_seconds)
+        self.validator = LaunchValidator(self.platforms, self.platform_keys, self.login_states, settings)
         self.launch_tokens = LaunchTokens(settings.secret_key, settings.launch.session_ttl_seconds)
         self.plugins = load_plugins()
         self.events = EventRecorder(self.db)

@@ -113,11 +113,10 @@ def db_upgrade(revision: str) -> None:
 
 @db.command("purge")
 def db_purge() -> None:
-    """Delete login states and launches that expired more than a day ago (run it daily)."""
+    """Delete launches that expired more than a day ago (run it daily)."""
     from .maintenance import purge_expired
 
-    purged = purge_expired(_database())
-    click.echo(f"purged {purged.logins} expired login(s) and {purged.launches} expired launch(es)")
+    click.echo(f"purged {purge_expired(_database())} expired launch(es)")
 
 
 @main.group()

@@ -1,15 +1,15 @@
 """Launch validation and recording, free of Flask: form fields and cookies in, LaunchContext out.
 
-The order is chosen so nothing is written until everything has passed: read the token, find the
-login it answers, check the browser binding, fetch the platform's key, verify the signature and
-every claim, and only then, in one transaction, consume the login (single-use nonce) and record
-the person, course, resource link and launch. A refused launch changes no stored data.
+The order is chosen so nothing is written until everything has passed: read the token, check
+the signed login state it answers, check the browser binding, fetch the platform's key, verify
+the signature and every claim, and only then, in one transaction, record the person, course,
+resource link and launch. The launch's id is its login's id, so recording it uses the login up
+(single-use state and nonce). A refused launch changes no stored data.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,10 +19,11 @@ from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
 from sqlalchemy import JSON, bindparam, text
 
-from . import id_token, login_states
+from . import id_token
 from .context import LaunchContext
 from .db import Database, UTCDateTime
 from .errors import LaunchError
+from .login_states import LoginStates, PendingLogin, state_id
 from .models import Course, Launch, ResourceLink, User, utcnow
 from .platform_keys import PlatformKeys
 from .platforms import PlatformDirectory, PlatformInfo, get_platform
@@ -39,18 +40,19 @@ class ValidatedLaunch:
     """A launch whose every check passed, not yet recorded."""
 
     platform: PlatformInfo
-    login: login_states.PendingLogin
+    login: PendingLogin
     claims: dict[str, Any]
 
 
 def state_cookie_name(state: str) -> str:
-    return STATE_COOKIE_PREFIX + state
+    """The cookie holding the browser secret of the login a state (or its id) stands for."""
+    return STATE_COOKIE_PREFIX + state_id(state)
 
 
 class BrowserBindingMissing(LaunchError):
     """The state cookie did not come back: the browser blocks cookies in this frame."""
 
-    def __init__(self, login: login_states.PendingLogin, id_token_raw: str):
+    def __init__(self, login: PendingLogin, id_token_raw: str):
         super().__init__("state_cookie_missing")
         self.login = login
         self.id_token = id_token_raw
@@ -71,10 +73,16 @@ def run_message_validators(claims: Mapping[str, Any]) -> None:
 class LaunchValidator:
     """Validates a launch POST against the login it answers."""
 
-    def __init__(self, platforms: PlatformDirectory, keys: PlatformKeys, settings: Settings):
+    def __init__(
+        self,
+        platforms: PlatformDirectory,
+        keys: PlatformKeys,
+        login_states: LoginStates,
+        settings: Settings,
+    ):
         self._platforms = platforms
-        self._db = platforms.db
         self._keys = keys
+        self._login_states = login_states
         self._settings = settings
 
     def validate(self, form: Mapping[str, str], cookies: Mapping[str, str]) -> ValidatedLaunch:
@@ -83,11 +91,9 @@ class LaunchValidator:
         state = form.get("state")
         if not state:
             raise LaunchError("missing_state")
-        if len(state) > 128:
-            raise LaunchError("unknown_state", "state longer than any the tool issues")
-        login = login_states.find(self._db, state)
+        login = self._login_states.read(state)
 
-        browser_secret = cookies.get(state_cookie_name(state)) or form.get("lti_storage_value")
+        browser_secret = cookies.get(state_cookie_name(login.id)) or form.get("lti_storage_value")
         if not browser_secret:
             raise BrowserBindingMissing(login, token.raw)
         if not login.bound_to(browser_secret):
@@ -159,12 +165,14 @@ _UPSERT_LINK = text(
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("custom", type_=JSON()))
 
+# The launch's id is its login's: a second launch from the same login inserts nothing.
 _INSERT_LAUNCH = text(
     """
     INSERT INTO launches (id, platform_id, user_id, course_id, resource_link_id, deployment_id,
                           message_type, role, roles, claims, created_at, expires_at)
     VALUES (:id, :platform_id, :user_id, :course_id, :resource_link_id, :deployment_id,
             :message_type, :role, :roles, :claims, :now, :expires_at)
+    ON CONFLICT (id) DO NOTHING
     """
 ).bindparams(
     bindparam("now", type_=UTCDateTime()),
@@ -180,14 +188,18 @@ def _text_claim(claims: Mapping[str, Any], name: str) -> str | None:
 
 
 def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchContext:
-    """Consume the login and record the launch, all in one transaction (six statements)."""
+    """Record the person, course, resource link and launch in one transaction (four statements).
+
+    The launch row takes the login's id, so a login already used (a replay, or the losing copy
+    of two racing launches) inserts no row and the whole transaction is rolled back.
+    """
     claims = launch.claims
     platform = launch.platform
     deployment_id = claims[id_token.DEPLOYMENT_ID]
     lti_roles = [r for r in claims.get(id_token.ROLES) or [] if isinstance(r, str)]
     role = map_roles(lti_roles)
     now = utcnow()
-    launch_id = str(uuid.uuid4())
+    launch_id = launch.login.id
     keep_names, keep_emails = settings.keep_names, settings.keep_emails
     context_claim = claims.get(id_token.CONTEXT)
     context_claim = context_claim if isinstance(context_claim, Mapping) and context_claim.get("id") else None
@@ -195,9 +207,8 @@ def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchC
     link_claim = link_claim if isinstance(link_claim, Mapping) and link_claim.get("id") else None
     custom = claims.get(id_token.CUSTOM)
     custom = {str(k): v for k, v in custom.items()} if isinstance(custom, Mapping) else {}
-    with db.transaction() as session:
-        login_states.consume(session, launch.login.state)
-        user = session.execute(
+    with db.engine.begin() as conn:
+        user = conn.execute(
             _UPSERT_USER,
             {
                 "platform_id": platform.id,
@@ -211,7 +222,7 @@ def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchC
         ).one()
         course = None
         if context_claim:
-            course = session.execute(
+            course = conn.execute(
                 _UPSERT_COURSE,
                 {
                     "platform_id": platform.id,
@@ -224,7 +235,7 @@ def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchC
             ).one()
         link = None
         if link_claim:
-            link = session.execute(
+            link = conn.execute(
                 _UPSERT_LINK,
                 {
                     "platform_id": platform.id,
@@ -235,7 +246,7 @@ def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchC
                     "now": now,
                 },
             ).one()
-        session.execute(
+        inserted = conn.execute(
             _INSERT_LAUNCH,
             {
                 "id": launch_id,
@@ -252,6 +263,8 @@ def record(db: Database, launch: ValidatedLaunch, settings: Settings) -> LaunchC
                 "expires_at": now + timedelta(seconds=settings.launch.session_ttl_seconds),
             },
         )
+        if inserted.rowcount != 1:
+            raise LaunchError("replayed_launch", f"login {launch_id} already launched")
     return LaunchContext(
         launch_id=launch_id,
         platform_pk=platform.id,

@@ -1,30 +1,25 @@
-"""Housekeeping: forget logins and launches nobody can use any more."""
+"""Housekeeping: forget launches nobody can use any more."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
 
-from . import login_states
 from .db import Database
+from .login_states import MAX_TTL_SECONDS
 from .models import Launch, utcnow
 
 # Keep expired rows a day, so a support request quoting a reference can still be traced.
 RETAIN_EXPIRED = timedelta(days=1)
+# A launch row is what makes its login single-use (lti_tool/login_states.py): it stays at least
+# as long as any login can live, whatever ``retain`` asks.
+SHORTEST_RETAIN = timedelta(seconds=MAX_TTL_SECONDS)
 
 
-@dataclass(frozen=True)
-class Purged:
-    logins: int
-    launches: int
-
-
-def purge_expired(db: Database, retain: timedelta = RETAIN_EXPIRED) -> Purged:
-    """Delete login states and launches that expired more than ``retain`` ago."""
-    logins = login_states.purge(db, retain)
+def purge_expired(db: Database, retain: timedelta = RETAIN_EXPIRED) -> int:
+    """Delete launches that expired more than ``retain`` ago; return how many."""
+    cutoff = utcnow() - max(retain, SHORTEST_RETAIN)
     with db.transaction() as session:
-        result = session.execute(delete(Launch).where(Launch.expires_at < utcnow() - retain))
-        launches = result.rowcount or 0
-    return Purged(logins=logins, launches=launches)
+        result = session.execute(delete(Launch).where(Launch.expires_at < cutoff))
+        return result.rowcount or 0

@@ -82,25 +82,6 @@ class Deployment(Base):
     platform: Mapped[Platform] = relationship(back_populates="deployments")
 
 
-class LoginState(Base):
-    """An OIDC login waiting for its launch: the state, its single-use nonce, what was asked."""
-
-    __tablename__ = "login_states"
-
-    state: Mapped[str] = mapped_column(String(64), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(64), unique=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
-    # sha256 of the secret in the browser's state cookie (or postMessage store).
-    browser_binding: Mapped[str] = mapped_column(String(64))
-    target_link_uri: Mapped[str] = mapped_column(String(2048))
-    # The login request's parameters, to restart it in a new window when cookies are blocked.
-    login_params: Mapped[dict] = mapped_column(JSON, default=dict)
-    storage_target: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
 class User(Base):
     """A person as a platform knows them: (platform, LTI sub)."""
 

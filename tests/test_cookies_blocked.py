@@ -16,8 +16,8 @@ import requests
 from flask import render_template
 from sqlalchemy import func, select
 
-from lti_tool import login_states
-from lti_tool.models import Launch, LoginState, User
+from lti_tool.login_states import state_id, was_used
+from lti_tool.models import Launch, User
 
 from .browser import Browser, auto_post_form
 from .platform_emulator import LaunchSpec
@@ -80,14 +80,6 @@ def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query))
 
 
-def login_for(tool, hint: str) -> LoginState | None:
-    with tool.db.sessions() as session:
-        for row in session.scalars(select(LoginState)):
-            if (row.login_params or {}).get("login_hint") == hint:
-                return row
-    return None
-
-
 def launches_of(tool, sub: str) -> int:
     with tool.db.sessions() as session:
         return session.scalar(select(func.count()).select_from(Launch).join(User).where(User.sub == sub))
@@ -126,8 +118,7 @@ def test_browser_keeping_no_cookies_gets_the_new_window_page_at_login(tool, plat
     href = urljoin(response.url, link.get("href"))
     assert href.startswith(tool.login_url + "?")
     assert query_of(href) == {**params, "new_window": "1"}
-    # Nothing was started: no login recorded, the platform never asked.
-    assert login_for(tool, hint) is None
+    # Nothing was started: the platform never asked.
     assert all(r["login_hint"] != hint for r in platform.auth_requests)
 
 
@@ -163,7 +154,7 @@ def test_launch_without_state_cookie_gets_the_new_window_page_and_changes_nothin
     href = urljoin(refused.url, new_window_link(doc).get("href"))
     assert query_of(href) == {**platform.login_params(tool.launch_url, hint), "new_window": "1"}
     assert launches_of(tool, "lost-cookie-1") == 0
-    assert login_for(tool, hint).consumed_at is None
+    assert not was_used(tool.db, state_id(form.fields["state"]))
 
     # The login is still usable by the browser that holds its cookie...
     assert browser.post(form.action, data=form.fields).status_code == 200
@@ -254,16 +245,16 @@ def test_login_offering_storage_answers_with_the_put_page_when_cookies_are_block
     assert response.url.startswith(tool.login_url), "no redirect to the platform yet"
     assert all(r["login_hint"] != hint for r in platform.auth_requests)
     assert response.headers["Cache-Control"] == "no-store"
-    login = login_for(tool, hint)
-    assert login.storage_target == "post_message_forwarding"
     data = storage_data(response)
+    assert data["next"].startswith(platform.auth_url + "?")
+    login = tool.tool.login_states.read(query_of(data["next"])["state"])
+    assert login.login_params["login_hint"] == hint
+    assert login.storage_target == "post_message_forwarding"
     assert data["mode"] == "put"
     assert data["target"] == "post_message_forwarding"
     assert data["origin"] == platform.base_url
-    assert data["key"] == f"state_{login.state}"
-    assert login_states.find(tool.db, login.state).bound_to(data["value"])
-    assert data["next"].startswith(platform.auth_url + "?")
-    assert query_of(data["next"])["state"] == login.state
+    assert data["key"] == f"state_{login.id}"
+    assert login.bound_to(data["value"])
     # Without JavaScript, or when the platform does not answer: a new window, never the bare auth URL.
     doc = page(response)
     hidden = doc.xpath("//*[@id='storage-fallback']")[0]
@@ -360,7 +351,7 @@ def test_cookies_over_http_are_httponly_samesite_lax_without_secure(tool, platfo
 
     (probe_cookie,) = set_cookie_headers(probe)
     (state_cookie,) = set_cookie_headers(to_platform)
-    for header, name in ((probe_cookie, "lti_cookie_probe"), (state_cookie, f"lti_state_{state}")):
+    for header, name in ((probe_cookie, "lti_cookie_probe"), (state_cookie, f"lti_state_{state_id(state)}")):
         got_name, attributes = cookie_attributes(header)
         assert got_name == name
         assert "httponly" in attributes and attributes["samesite"] == "Lax" and attributes["path"] == "/"
@@ -370,7 +361,7 @@ def test_cookies_over_http_are_httponly_samesite_lax_without_secure(tool, platfo
 
 def test_successful_launch_clears_its_state_cookie(tool, platform, browser):
     form = browser.platform_post(tool, platform, LaunchSpec(sub="clear-cookie-1"))
-    name = f"lti_state_{form.fields['state']}"
+    name = f"lti_state_{state_id(form.fields['state'])}"
     assert name in browser.session.cookies
     landed = browser.post(form.action, data=form.fields)
     assert landed.status_code == 200
@@ -404,4 +395,4 @@ def test_cookies_under_an_https_public_url_are_secure_samesite_none_and_partitio
         _, attributes = cookie_attributes(header)
         assert {"secure", "httponly", "partitioned"} <= set(attributes), header
         assert attributes["samesite"] == "None" and attributes["path"] == "/"
-    assert cookie_attributes(state_cookie)[0] == f"lti_state_{query_of(location)['state']}"
+    assert cookie_attributes(state_cookie)[0] == f"lti_state_{state_id(query_of(location)['state'])}"

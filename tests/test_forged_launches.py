@@ -4,7 +4,7 @@ Every case runs the real flow (login at the tool, authorization at the test plat
 of the id_token) with one thing made wrong: a claim, the header, the signing key, the token's
 shape, the posted form, the state cookie or the login request. Each must show its own reason code
 and a reference id, and must leave the stored data exactly as it was: no person, course,
-resource link or launch written, and the login it answered still unconsumed (so a refused
+resource link or launch written, and the login it answered still unused (so a refused
 attempt never burns the nonce). Two tolerated variations are checked to still launch, so the
 matrix cannot pass by refusing everything.
 """
@@ -19,19 +19,19 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from lti_tool import id_token as lti
+from lti_tool import login_states
 from lti_tool.errors import REASONS
 from lti_tool.launch import state_cookie_name
-from lti_tool.models import Course, Launch, LoginState, ResourceLink, User, utcnow
+from lti_tool.models import Course, Launch, ResourceLink, User
 from lti_tool.platforms import remove_platform
 
 from .browser import Browser, FormPost
@@ -50,7 +50,6 @@ COUNTED = {
     "courses": Course,
     "resource_links": ResourceLink,
     "launches": Launch,
-    "login_states": LoginState,
 }
 REFERENCE = re.compile(r"<code data-reference>([0-9a-f]{12})</code>")
 
@@ -64,11 +63,8 @@ def table_counts(tool: ToolServer) -> dict[str, int]:
         return {name: session.scalar(select(func.count()).select_from(model)) for name, model in COUNTED.items()}
 
 
-def consumed_at(tool: ToolServer, state: str):
-    with tool.db.sessions() as session:
-        row = session.get(LoginState, state)
-        assert row is not None, "the login the launch answers should still exist"
-        return row.consumed_at
+def login_used(tool: ToolServer, state: str) -> bool:
+    return login_states.was_used(tool.db, login_states.state_id(state))
 
 
 # -- token shaping ------------------------------------------------------------------------------
@@ -201,6 +197,17 @@ def replayed(env: Env) -> requests.Response:
     return env.post(form)
 
 
+def replayed_with_its_cookie(env: Env) -> requests.Response:
+    """The same form posted again with the state cookie put back: every check passes but one."""
+    form = env.form()
+    name = state_cookie_name(form.fields["state"])
+    secret = env.browser.session.cookies[name]
+    first = env.browser.post(form.action, data=form.fields)
+    assert first.status_code == 200, first.text[:500]
+    env.browser.session.cookies.set(name, secret)
+    return env.post(form)
+
+
 def tampered_state_cookie(env: Env) -> requests.Response:
     form = env.form()
     name = state_cookie_name(form.fields["state"])
@@ -210,13 +217,28 @@ def tampered_state_cookie(env: Env) -> requests.Response:
 
 
 def expired_login(env: Env) -> requests.Response:
+    """A login the tool itself signed, issued longer ago than a login lives, otherwise perfect."""
+    states = env.tool.tool.login_states
+    registration = env.tool.tool.platforms.find(env.platform.issuer, env.platform.client_id)
+    login = states.start(
+        platform_id=registration.id,
+        login_params=env.platform.login_params(env.tool.launch_url, env.platform.prepare()),
+        storage_target=None,
+        now=time.time() - states.ttl_seconds - 1,
+    )
+    env.browser.session.cookies.set(state_cookie_name(login.id), login.browser_secret)
+    env.state = login.state
+    id_token = env.platform.id_token(LaunchSpec(), nonce=login.nonce, target_link_uri=env.tool.launch_url)
+    return env.post(FormPost(env.tool.launch_url, {"id_token": id_token, "state": login.state}))
+
+
+def edited_state(env: Env) -> requests.Response:
+    """The state's payload swapped for one naming another target, its signature kept."""
     form = env.form()
-    with env.tool.db.transaction() as session:
-        session.execute(
-            update(LoginState)
-            .where(LoginState.state == env.state)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
+    login_id, body, mac = form.fields["state"].split(".")
+    payload = unb64json(body)
+    payload[2]["target_link_uri"] = env.tool.base_url + "/lti/launch?next=elsewhere"
+    form.fields["state"] = f"{login_id}.{b64json(payload)}.{mac}"
     return env.post(form)
 
 
@@ -340,6 +362,7 @@ FORGERIES = [
     Forgery("missing_iat", "missing_claim", 400, spec(mutate_claims=with_claims(drop=("iat",)))),
     # Nonce and state.
     Forgery("replayed_nonce", "replayed_launch", 401, replayed, login_consumed=True),
+    Forgery("replayed_with_its_cookie", "replayed_launch", 401, replayed_with_its_cookie, login_consumed=True),
     Forgery("missing_nonce", "missing_nonce", 401, spec(mutate_claims=with_claims(drop=("nonce",)))),
     Forgery("nonce_mismatch", "nonce_mismatch", 401, spec(mutate_claims=with_claims({"nonce": "not-our-nonce"}))),
     Forgery(
@@ -348,7 +371,25 @@ FORGERIES = [
         400,
         edited_form(lambda f, env: f.update(state=secrets.token_urlsafe(24))),
     ),
-    Forgery("overlong_state", "unknown_state", 400, edited_form(lambda f, env: f.update(state="s" * 129))),
+    Forgery(
+        "overlong_state",
+        "unknown_state",
+        400,
+        edited_form(lambda f, env: f.update(state="s" * (login_states.MAX_STATE_LENGTH + 1))),
+    ),
+    Forgery("edited_state_payload", "unknown_state", 400, edited_state),
+    Forgery(
+        "state_signed_by_another_tool",
+        "unknown_state",
+        400,
+        edited_form(
+            lambda f, env: f.update(
+                state=login_states.LoginStates("another tool's secret", 300)
+                .start(platform_id=1, login_params={"target_link_uri": env.tool.launch_url}, storage_target=None)
+                .state
+            )
+        ),
+    ),
     Forgery("missing_state", "missing_state", 400, edited_form(lambda f, env: f.pop("state"))),
     Forgery("state_cookie_mismatch", "state_mismatch", 401, tampered_state_cookie),
     Forgery("expired_login", "login_expired", 400, expired_login),
@@ -457,8 +498,7 @@ def test_forged_launch_is_refused_and_stores_nothing(forgery, tool, platform, br
     assert env.before is not None
     assert table_counts(tool) == env.before, "a refused launch must not store anything"
     if env.state is not None:
-        consumed = consumed_at(tool, env.state)
-        assert (consumed is not None) == forgery.login_consumed
+        assert login_used(tool, env.state) == forgery.login_consumed
 
 
 TOLERATED = [
@@ -482,4 +522,4 @@ def test_tolerated_token_variation_still_launches(launch_spec, tool, platform, b
     assert response.status_code == 200, response.text[:800]
     assert "Closing the Gap" in response.text
     assert table_counts(tool)["launches"] == before["launches"] + 1
-    assert consumed_at(tool, form.fields["state"]) is not None
+    assert login_used(tool, form.fields["state"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lti_tool.models import Course, Launch, LoginState, ResourceLink, User
+from lti_tool import login_states
+from lti_tool.models import Course, Launch, ResourceLink, User
 
 from .platform_emulator import INSTRUCTOR, LaunchSpec
 
@@ -31,9 +32,9 @@ def test_login_redirects_to_the_platform_with_a_complete_oidc_request(tool, plat
     assert request["client_id"] == platform.client_id
     assert request["lti_message_hint"].startswith("msg-")
     assert form.fields["state"] == request["state"]
-    with tool.db.sessions() as session:
-        login = session.get(LoginState, request["state"])
-        assert login.nonce == request["nonce"] and login.consumed_at is None
+    login = tool.tool.login_states.read(request["state"])
+    assert login.nonce == request["nonce"] and login.target_link_uri == tool.launch_url
+    assert not login_states.was_used(tool.db, login.id)
 
 
 def test_instructor_is_mapped_to_coach(tool, platform, browser):

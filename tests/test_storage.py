@@ -7,6 +7,7 @@ a fresh PostgreSQL schema under ``make test-postgres``.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -14,17 +15,18 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool import login_states
 from lti_tool.db import Base, Database
 from lti_tool.errors import LaunchError
+from lti_tool.launch import ValidatedLaunch, record
+from lti_tool.login_states import LoginStates
 from lti_tool.models import (
     Course,
     Deployment,
     Launch,
-    LoginState,
     Platform,
     ResourceLink,
     ToolKey,
@@ -43,10 +45,11 @@ from lti_tool.platforms import (
 )
 
 from .browser import Browser
-from .platform_emulator import LaunchSpec, TestPlatform
+from .platform_emulator import LEARNER, LaunchSpec, TestPlatform
+from .tool_server import tool_settings
 
 # Rows that only exist for one platform: they carry it (NOT NULL) and go when it is removed.
-TENANT_TABLES = {"users", "courses", "resource_links", "launches", "login_states", "deployments"}
+TENANT_TABLES = {"users", "courses", "resource_links", "launches", "deployments"}
 # The registry itself, the tool's own keys, Alembic's bookkeeping: no platform to carry.
 GLOBAL_TABLES = {"platforms", "tool_keys", "alembic_version"}
 # The embedded LRS's statements and documents carry platform_id; these do not hold one tenant's
@@ -68,8 +71,8 @@ def register(db: Database, issuer: str = "https://moodle.school-a.example", **kw
     return add_platform(db, issuer=issuer, **values)
 
 
-def seed_tenant(db: Database, platform_id: int) -> str:
-    """A person, course, activity, launch and pending login for one platform; returns the state."""
+def seed_tenant(db: Database, platform_id: int) -> None:
+    """A person, course, activity and launch for one platform."""
     now = utcnow()
     with db.transaction() as session:
         user = User(platform_id=platform_id, sub="student-1", name="Pat")
@@ -92,17 +95,18 @@ def seed_tenant(db: Database, platform_id: int) -> str:
                 expires_at=now + timedelta(hours=1),
             )
         )
-    return new_login(db, platform_id).state
 
 
-def new_login(db: Database, platform_id: int, ttl_seconds: int = 300) -> login_states.NewLogin:
-    return login_states.start(
-        db,
+STATES = LoginStates("storage tests' secret key", ttl_seconds=300)
+TARGET = "https://tool.example/lti/launch"
+
+
+def new_login(platform_id: int, now: float | None = None) -> login_states.NewLogin:
+    return STATES.start(
         platform_id=platform_id,
-        target_link_uri="https://tool.example/lti/launch",
-        login_params={"iss": "https://moodle.school-a.example", "login_hint": "2"},
+        login_params={"iss": "https://moodle.school-a.example", "login_hint": "2", "target_link_uri": TARGET},
         storage_target=None,
-        ttl_seconds=ttl_seconds,
+        now=now,
     )
 
 
@@ -251,9 +255,9 @@ def test_removing_or_approving_an_unknown_platform_is_refused(database):
 def test_removing_a_platform_deletes_its_tenant_data_and_no_one_elses(database):
     a = register(database, "https://moodle.school-a.example", deployment_ids=["1", "2"])
     b = register(database, "https://moodle.school-b.example")
-    state_a = seed_tenant(database, a.id)
-    state_b = seed_tenant(database, b.id)
-    models = (User, Course, ResourceLink, Launch, LoginState, Deployment)
+    seed_tenant(database, a.id)
+    seed_tenant(database, b.id)
+    models = (User, Course, ResourceLink, Launch, Deployment)
     for model in models:
         assert count_rows(database, model, a.id) >= 1, model.__tablename__
 
@@ -263,30 +267,82 @@ def test_removing_a_platform_deletes_its_tenant_data_and_no_one_elses(database):
     for model in models:
         assert count_rows(database, model, a.id) == 0, f"{model.__tablename__} kept rows of a removed platform"
         assert count_rows(database, model, b.id) >= 1, f"{model.__tablename__} lost another platform's rows"
-    with pytest.raises(LaunchError) as refused:
-        login_states.find(database, state_a)
-    assert refused.value.code == "unknown_state"
-    assert login_states.find(database, state_b).platform_id == b.id
     assert [p.id for p in list_platforms(database)] == [b.id]
 
 
 # -- logins ----------------------------------------------------------------------------------------
 
 
-def test_a_login_is_found_with_what_it_was_started_with(database):
-    platform = register(database)
-    new = new_login(database, platform.id)
-    pending = login_states.find(database, new.state)
-    assert pending.nonce == new.nonce and pending.platform_id == platform.id
+def test_a_login_is_read_back_with_what_it_was_started_with():
+    new = new_login(platform_id=7)
+    pending = STATES.read(new.state)
+    assert (pending.id, pending.nonce, pending.platform_id) == (new.id, new.nonce, 7)
+    assert pending.target_link_uri == TARGET and pending.login_params["login_hint"] == "2"
     assert pending.bound_to(new.browser_secret)
     assert not pending.bound_to("someone-else")
     assert not pending.bound_to(None)
-    assert pending.login_params["login_hint"] == "2"
+    # Nonce and browser secret are the tool's to compute, not readable from the state.
+    assert new.nonce not in new.state and new.browser_secret not in new.state
+    assert new_login(platform_id=7).nonce != new.nonce
 
 
-def test_a_login_is_consumed_exactly_once_when_eight_launches_race(database):
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda state: state[:-2] + ("AA" if not state.endswith("AA") else "BB"), id="mac_changed"),
+        pytest.param(lambda state: str(uuid.uuid4()) + state[state.index(".") :], id="another_login_id"),
+        pytest.param(
+            lambda state: (
+                LoginStates("another secret", 300)
+                .start(platform_id=7, login_params={"target_link_uri": TARGET}, storage_target=None)
+                .state
+            ),
+            id="another_tools_key",
+        ),
+        pytest.param(lambda state: "no-such-state", id="not_a_state"),
+        pytest.param(lambda state: state.rpartition(".")[0], id="mac_missing"),
+    ],
+)
+def test_a_state_the_tool_did_not_sign_as_it_is_is_refused(forge):
+    with pytest.raises(LaunchError) as refused:
+        STATES.read(forge(new_login(platform_id=7).state))
+    assert refused.value.code == "unknown_state"
+
+
+def test_an_expired_login_is_refused():
+    state = new_login(platform_id=7, now=time.time() - STATES.ttl_seconds - 1).state
+    with pytest.raises(LaunchError) as refused:
+        STATES.read(state)
+    assert refused.value.code == "login_expired"
+
+
+def test_a_login_with_parameters_too_long_for_a_state_is_refused():
+    with pytest.raises(LaunchError) as refused:
+        STATES.start(
+            platform_id=7,
+            login_params={"target_link_uri": TARGET, "lti_message_hint": "x" * login_states.MAX_STATE_LENGTH},
+            storage_target=None,
+        )
+    assert refused.value.code == "bad_login_request"
+
+
+def validated_launch(platform, login: login_states.PendingLogin) -> ValidatedLaunch:
+    claims = {
+        "iss": platform.issuer,
+        "sub": "racer",
+        "https://purl.imsglobal.org/spec/lti/claim/deployment_id": "1",
+        "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+        "https://purl.imsglobal.org/spec/lti/claim/roles": [LEARNER],
+        "https://purl.imsglobal.org/spec/lti/claim/context": {"id": "course-1", "title": "Cohort"},
+        "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "rl-1"},
+    }
+    return ValidatedLaunch(platform, login, claims)
+
+
+def test_a_login_launches_exactly_once_when_eight_launches_race(database, tmp_path):
     platform = register(database)
-    state = new_login(database, platform.id).state
+    settings = tool_settings(tmp_path, database.url)
+    launch = validated_launch(platform, STATES.read(new_login(platform.id).state))
     racers = 8
     barrier = threading.Barrier(racers)
     outcomes: list[str] = []
@@ -295,9 +351,8 @@ def test_a_login_is_consumed_exactly_once_when_eight_launches_race(database):
     def race() -> None:
         barrier.wait()
         try:
-            with database.transaction() as session:
-                login_states.consume(session, state)
-            outcome = "consumed"
+            record(database, launch, settings)
+            outcome = "launched"
         except LaunchError as exc:
             outcome = exc.code
         except Exception as exc:  # noqa: BLE001 - recorded so the assertion shows it
@@ -311,46 +366,11 @@ def test_a_login_is_consumed_exactly_once_when_eight_launches_race(database):
     for thread in threads:
         thread.join(timeout=60)
 
-    assert sorted(outcomes) == ["consumed"] + ["replayed_launch"] * (racers - 1)
-    with pytest.raises(LaunchError) as replay:
-        login_states.find(database, state)
-    assert replay.value.code == "replayed_launch"
-
-
-def test_an_expired_login_is_refused(database):
-    platform = register(database)
-    state = new_login(database, platform.id).state
-    with database.transaction() as session:
-        session.execute(
-            update(LoginState).where(LoginState.state == state).values(expires_at=utcnow() - timedelta(seconds=1))
-        )
-    with pytest.raises(LaunchError) as refused:
-        login_states.find(database, state)
-    assert refused.value.code == "login_expired"
-    with pytest.raises(LaunchError), database.transaction() as session:
-        login_states.consume(session, state)
+    assert sorted(outcomes) == ["launched"] + ["replayed_launch"] * (racers - 1)
+    assert login_states.was_used(database, launch.login.id)
     with database.sessions() as session:
-        assert session.get(LoginState, state).consumed_at is None
-
-
-def test_an_unknown_state_is_refused(database):
-    with pytest.raises(LaunchError) as refused:
-        login_states.find(database, "no-such-state")
-    assert refused.value.code == "unknown_state"
-
-
-def test_purge_deletes_only_logins_long_expired(database):
-    platform = register(database)
-    old = new_login(database, platform.id).state
-    fresh = new_login(database, platform.id).state
-    with database.transaction() as session:
-        session.execute(
-            update(LoginState).where(LoginState.state == old).values(expires_at=utcnow() - timedelta(days=2))
-        )
-    assert login_states.purge(database) == 1
-    with database.sessions() as session:
-        assert session.get(LoginState, old) is None
-        assert session.get(LoginState, fresh) is not None
+        assert [row.id for row in session.scalars(select(Launch))] == [launch.login.id]
+        assert session.scalar(select(func.count()).select_from(User)) == 1
 
 
 # -- unique constraints ----------------------------------------------------------------------------
@@ -381,21 +401,6 @@ def test_unique_constraints_are_enforced_by_the_database(database):
     for row in duplicates:
         with pytest.raises(IntegrityError):
             _insert(database, row)
-
-    with database.sessions() as session:
-        existing = session.scalars(select(LoginState)).one()
-    with pytest.raises(IntegrityError):
-        _insert(
-            database,
-            LoginState(
-                state="another-state",
-                nonce=existing.nonce,
-                platform_id=a.id,
-                browser_binding="x",
-                target_link_uri="https://tool.example/lti/launch",
-                expires_at=utcnow() + timedelta(minutes=5),
-            ),
-        )
 
     # The same identifiers under another platform are another tenant's, and allowed (b also has
     # deployment "1").
@@ -443,7 +448,7 @@ def test_a_launch_on_postgresql_is_recorded_and_its_replay_refused(make_tool, po
             assert user is not None
             launches = session.scalars(select(Launch).where(Launch.user_id == user.id)).all()
             assert len(launches) == 1
-            assert session.get(LoginState, form.fields["state"]).consumed_at is not None
+        assert login_states.was_used(tool.db, login_states.state_id(form.fields["state"]))
     finally:
         platform.stop()
 

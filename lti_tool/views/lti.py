@@ -67,7 +67,7 @@ def _check_target(target_link_uri: str) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Third-party initiated login: record state + nonce, then send the browser to the platform."""
+    """Third-party initiated login: issue a signed state and nonce, then send the browser to the platform."""
     try:
         return _login()
     except LaunchError as error:
@@ -106,14 +106,11 @@ def _login():
     if not cookies_work and not storage_target:
         return _cookies_blocked_page(params)
 
-    settings = tool().settings
-    new = login_states.start(
-        tool().db,
+    states = tool().login_states
+    new = states.start(
         platform_id=platform.id,
-        target_link_uri=params["target_link_uri"],
         login_params=params,
         storage_target=None if cookies_work else storage_target,
-        ttl_seconds=settings.launch.login_ttl_seconds,
     )
     auth_params = {
         "scope": "openid",
@@ -130,7 +127,7 @@ def _login():
         auth_params["lti_message_hint"] = params["lti_message_hint"]
     separator = "&" if "?" in platform.auth_login_url else "?"
     auth_url = platform.auth_login_url + separator + urlencode(auth_params)
-    log.info("login started platform=%s state=%s…", platform.id, new.state[:8])
+    log.info("login started platform=%s login=%s", platform.id, new.id)
 
     if not cookies_work:
         # Cookies are blocked but the platform offers client-side storage (lti_storage_target).
@@ -139,7 +136,7 @@ def _login():
             "storage_put.html",
             target=storage_target,
             origin=origin,
-            key=f"state_{new.state}",
+            key=f"state_{new.id}",
             value=new.browser_secret,
             auth_url=auth_url,
             new_window_url=_new_window_url(params),
@@ -147,9 +144,9 @@ def _login():
     response = redirect(auth_url, 302)
     set_cookie(
         response,
-        state_cookie_name(new.state),
+        state_cookie_name(new.id),
         new.browser_secret,
-        max_age=settings.launch.login_ttl_seconds,
+        max_age=states.ttl_seconds,
     )
     return response
 
@@ -199,7 +196,7 @@ def launch():
         context.launch_id,
     )
     response = make_response(app_tool.after_launch(context))
-    cookie = state_cookie_name(validated.login.state)
+    cookie = state_cookie_name(validated.login.id)
     if cookie in request.cookies:
         # Used once; without this every launch would leave one more cookie for five minutes.
         delete_cookie(response, cookie)
@@ -212,6 +209,9 @@ def _binding_missing(missing: BrowserBindingMissing):
     login = missing.login
     if not JWT_SHAPE.fullmatch(missing.id_token):
         return render_launch_error(LaunchError("malformed_id_token", "characters outside base64url"))
+    if login_states.was_used(tool().db, login.id):
+        # The launch that used the login deleted its cookie: this is the same form posted again.
+        return render_launch_error(LaunchError("replayed_launch", f"login {login.id} already launched"))
     platform = get_platform(tool().db, login.platform_id)
     already_retried = STORAGE_VALUE_FIELD in request.form or RESUBMIT_FIELD in request.form
     if login.storage_target and platform is not None and not already_retried:
@@ -224,11 +224,7 @@ def _binding_missing(missing: BrowserBindingMissing):
         # A SameSite=Lax cookie stays behind on the platform's cross-site form post, even in a
         # window of the tool's own; the same form posted from this page is same-site and takes it.
         return _repost_page(missing)
-    log.warning(
-        "launch without state cookie ref=%s state=%s…",
-        missing.reference,
-        login.state[:8],
-    )
+    log.warning("launch without state cookie ref=%s login=%s", missing.reference, login.id)
     return _cookies_blocked_page(login.login_params, status=401, reference=missing.reference)
 
 
@@ -245,7 +241,7 @@ def _repost_page(missing: BrowserBindingMissing, storage_target: str | None = No
         "storage_get.html",
         target=storage_target,
         origin=origin,
-        key=f"state_{login.state}",
+        key=f"state_{login.id}",
         state=login.state,
         id_token=missing.id_token,
         action=url_for("lti.launch"),

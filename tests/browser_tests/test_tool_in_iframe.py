@@ -15,7 +15,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from lti_tool.models import Launch, LoginState, User
+from lti_tool.login_states import PendingLogin, was_used
+from lti_tool.models import Launch, User
 
 from ..platform_emulator import LaunchSpec
 
@@ -59,10 +60,10 @@ def storage_log(page, frame_name: str | None = None) -> list[dict]:
     return scope.evaluate("window.ltiStorageLog")
 
 
-def login_state(tool, hint: str) -> LoginState:
-    with tool.db.sessions() as session:
-        rows = session.scalars(select(LoginState)).all()
-        return next(row for row in rows if row.login_params.get("login_hint") == hint)
+def login_state(tool, platform, hint: str) -> PendingLogin:
+    """The login the platform was asked to authorize for this hint, as the tool reads its state."""
+    state = next(r["state"] for r in platform.auth_requests if r["login_hint"] == hint)
+    return tool.tool.login_states.read(state)
 
 
 # -- the harness itself -------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def test_tool_in_a_cross_site_iframe_lands_on_the_activity(
     assert all(c["secure"] and c["sameSite"] == "None" and c["httpOnly"] for c in tool_cookies)
     assert all(c.get("partitionKey") for c in tool_cookies), tool_cookies
     assert not [c for c in tool_cookies if c["name"].startswith("lti_state_")], "state cookie outlived its launch"
-    assert login_state(https_tool, hint).storage_target is None
+    assert login_state(https_tool, course_platform, hint).storage_target is None
     if third_party_cookies == "blocked":
         page.screenshot(path=SCREENSHOT)
 
@@ -130,9 +131,9 @@ def test_postmessage_storage_carries_the_launch_when_the_course_page_refuses_the
     page, hint = open_course_page(context, course_platform, https_tool, spec, lti_storage_target=storage_target)
     expect_landing(tool_frame(page))
 
-    state = login_state(https_tool, hint)
-    assert state.storage_target == storage_target and state.consumed_at is not None
-    key = f"state_{state.state}"
+    login = login_state(https_tool, course_platform, hint)
+    assert login.storage_target == storage_target and was_used(https_tool.db, login.id)
+    key = f"state_{login.id}"
     frame_name = None if storage_target == "_parent" else storage_target
     assert storage_log(page, frame_name) == [
         {"subject": "lti.put_data", "key": key},
@@ -195,7 +196,7 @@ def test_new_window_completes_the_launch_over_plain_http_despite_samesite_lax(
         frame.get_by_role("link", name="Open in a new window").click()
     popup = popup_info.value
     expect_landing(popup)
-    assert login_state(http_tool, hint).consumed_at is not None
+    assert was_used(http_tool.db, login_state(http_tool, http_course_platform, hint).id)
 
 
 def test_window_that_refuses_the_tools_cookies_everywhere_asks_to_allow_them(
