@@ -185,6 +185,8 @@ def test_statements_without_result_or_context_and_other_actor_kinds_still_projec
         None,
     )
     assert (first.course_activity_id, first.lti_context_id, first.duration_seconds) == (None, None, None)
+    with database.sessions() as session:  # SQL NULL, not JSON null: "event_data IS NULL" finds it
+        assert session.scalar(text("SELECT count(*) FROM xapi_flat_statements WHERE event_data IS NULL")) == 2
     # An anonymous Group has no identifier of its own: it is counted as one actor per statement.
     assert second.actor_ifi == f"group:{ids[1]}" and second.actor_object_type == "Group"
     assert (second.object_type, second.object_id) == ("Agent", "mbox_sha1sum:" + "a" * 40)

@@ -17,13 +17,9 @@ branch_labels = None
 depends_on = None
 
 INDEXES = {
-    "ix_xapi_flat_stored": ["stored"],
-    "ix_xapi_flat_timestamp": ["timestamp"],
-    "ix_xapi_flat_verb_time": ["verb_id", "timestamp"],
     "ix_xapi_flat_object_time": ["object_id", "timestamp"],
     "ix_xapi_flat_actor_time": ["actor_ifi", "timestamp"],
     "ix_xapi_flat_registration": ["registration"],
-    "ix_xapi_flat_context": ["lti_context_id", "timestamp"],
     # Covers the analytics page's aggregates (xapi.projection.ANALYTICS_COLUMNS).
     "ix_xapi_flat_platform_time": [
         "platform_id",
@@ -38,8 +34,6 @@ INDEXES = {
         "completion",
         "success",
     ],
-    "ix_xapi_flat_parent": ["parent_activity_id"],
-    "ix_xapi_flat_plugin_object": ["plugin", "object_id"],
 }
 
 
@@ -71,7 +65,11 @@ def upgrade() -> None:
         sa.Column("lti_deployment_id", sa.Text(), nullable=True),
         sa.Column("lti_resource_link_id", sa.Text(), nullable=True),
         sa.Column("plugin", sa.String(length=64), nullable=True),
-        sa.Column("event_data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
+        sa.Column(
+            "event_data",
+            sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("score_raw", sa.Float(), nullable=True),
         sa.Column("score_scaled", sa.Float(), nullable=True),
         sa.Column("score_min", sa.Float(), nullable=True),
