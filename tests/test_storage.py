@@ -6,6 +6,7 @@ a fresh PostgreSQL schema under ``make test-postgres``.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -336,7 +337,7 @@ def validated_launch(platform, login: login_states.PendingLogin) -> ValidatedLau
         "https://purl.imsglobal.org/spec/lti/claim/context": {"id": "course-1", "title": "Cohort"},
         "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "rl-1"},
     }
-    return ValidatedLaunch(platform, login, claims)
+    return ValidatedLaunch(platform, login, claims, json.dumps(claims))
 
 
 def test_a_login_launches_exactly_once_when_eight_launches_race(database, tmp_path):
