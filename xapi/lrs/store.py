@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.db import Database
 
+from . import write_lock
 from .models import LrsActivity, LrsAttachment, LrsClock, LrsStatement, LrsStatementTerm
 from .terms import activity_definitions, statement_terms
 
@@ -238,6 +239,7 @@ class StatementStore:
     def __init__(self, db: Database):
         self.db = db
         self.after_store: list[AfterStore] = []
+        self.write_lock = write_lock.for_database(db.url)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -272,7 +274,7 @@ class StatementStore:
         prepared = [self._prepare(i, s, authority, version) for i, s in zip(ids, batch, strict=True)]
         definitions = batch_definitions(p.complete for p in prepared)
 
-        with self.db.transaction() as session:
+        with self.write_lock.held(), self.db.transaction() as session:
             stored_ms, first_seq = self._tick(session)
             existing = self._existing(session, ids)
             new = []

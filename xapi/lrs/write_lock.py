@@ -1,0 +1,73 @@
+"""One statement writer at a time on SQLite, queued by the operating system.
+
+SQLite lets one connection write at a time; the others wait in its busy handler, which sleeps
+and retries with sleeps growing to 100 ms. Under a steady stream of batches from several
+workers that turns into a convoy: the lock falls free while every waiter sleeps, and the batch
+that just committed takes it again. Statement writers therefore first take an exclusive
+``flock`` on a file beside the database: the kernel wakes the next waiter the moment the lock
+is released, so writers follow each other without gaps. Threads of one process queue on a
+``threading.Lock`` first (a ``flock`` belongs to an open file, which threads share).
+
+PostgreSQL needs none of this: writers queue on the LRS clock row, and its lock waits are
+already a queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: threads still queue, processes use SQLite's lock
+    fcntl = None
+
+
+class FileWriteLock:
+    """An exclusive lock shared by every process that names the same file."""
+
+    def __init__(self, path: Path | None):
+        self.path = path  # None: an in-memory database, which only this process can see
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def _descriptor(self) -> int:
+        # A forked child must open the file itself: an inherited descriptor shares the parent's lock.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            if fcntl is None or self.path is None:
+                yield
+                return
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def for_database(url: str) -> FileWriteLock | _NoLock:
+    """The lock statement writers take on this database: a file lock on SQLite, else nothing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return _NoLock()
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    return FileWriteLock(None if in_memory else Path(database + ".lrs-write-lock"))
+
+
+class _NoLock:
+    def held(self):
+        return nullcontext()
