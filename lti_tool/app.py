@@ -27,6 +27,7 @@ from .platforms import PlatformDirectory, PlatformInfo, list_platforms
 from .plugin_registry import load_plugins
 from .roster import RosterService
 from .services import ToolServiceConnector
+from .sessions import LazyCookieSessionInterface
 from .settings import Settings, SettingsError, load_settings
 
 FRAME_ANCESTORS_TTL = 60.0
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
+    app.session_interface = LazyCookieSessionInterface()
     cache.init_app(app, config=cache_config(settings.cache_url))
 
     tool = Tool(settings)

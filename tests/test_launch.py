@@ -88,3 +88,10 @@ def test_landing_page_link_reopens_the_launch_without_cookies(tool, platform, br
     assert fresh.status_code == 200 and "Closing the Gap" in fresh.text
     forged = Browser().get(tool.base_url + "/lti/activity?launch=forged.value")
     assert forged.status_code == 401 and "<code>launch_expired</code>" in forged.text
+
+
+def test_launch_references_issued_in_the_same_second_name_their_own_launch(tool):
+    tokens = tool.tool.launch_tokens
+    first, other, again = tokens.issue("launch-a"), tokens.issue("launch-b"), tokens.issue("launch-a")
+    assert [tokens.read(t) for t in (first, other, again)] == ["launch-a", "launch-b", "launch-a"]
+    assert other != first

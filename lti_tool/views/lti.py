@@ -6,7 +6,7 @@ import logging
 import re
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
 
 from .. import login_states
 from ..cookies import delete_cookie, is_secure_context, set_cookie
@@ -49,14 +49,13 @@ def launch_url() -> str:
     return tool().url_for_public("lti.launch")
 
 
-def _login_params() -> dict[str, str]:
-    source = request.form if request.method == "POST" else request.args
+def _login_params(source) -> dict[str, str]:
     return {k: source[k] for k in LOGIN_PARAMS if source.get(k)}
 
 
-def _check_target(target_link_uri: str) -> None:
+def _check_target(target_link_uri: str, our_launch_url: str) -> None:
     """The target must be an address of this tool, so a login cannot send anyone elsewhere."""
-    ours = urlsplit(tool().url_for_public("lti.launch"))
+    ours = urlsplit(our_launch_url)
     target = urlsplit(target_link_uri)
     if (target.scheme, target.netloc) != (ours.scheme, ours.netloc):
         raise LaunchError(
@@ -75,13 +74,14 @@ def login():
 
 
 def _login():
-    params = _login_params()
     source = request.form if request.method == "POST" else request.args
+    params = _login_params(source)
     storage_target = source.get("lti_storage_target")
     missing = [k for k in ("iss", "login_hint", "target_link_uri") if not params.get(k)]
     if missing:
         raise LaunchError("bad_login_request", "missing " + ", ".join(missing))
-    _check_target(params["target_link_uri"])
+    redirect_uri = launch_url()
+    _check_target(params["target_link_uri"], redirect_uri)
     platform = tool().platforms.find(params["iss"], params.get("client_id"))
     if platform is None:
         raise LaunchError(
@@ -118,7 +118,7 @@ def _login():
         "response_mode": "form_post",
         "prompt": "none",
         "client_id": platform.client_id,
-        "redirect_uri": launch_url(),
+        "redirect_uri": redirect_uri,
         "login_hint": params["login_hint"],
         "state": new.state,
         "nonce": new.nonce,
@@ -141,7 +141,8 @@ def _login():
             auth_url=auth_url,
             new_window_url=_new_window_url(params),
         )
-    response = redirect(auth_url, 302)
+    # A bare 302: the browser follows it at once, so the body a redirect() page carries is waste.
+    response = Response(status=302, headers={"Location": auth_url})
     set_cookie(
         response,
         state_cookie_name(new.id),
