@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -228,7 +229,23 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
-        Index("ix_outbox_ordering", "ordering_key", "id"),
+        # Pending rows only: a claim asks "is an earlier row of this key still pending?" for every
+        # candidate row, and must not wade through the delivered history to answer it. Partial,
+        # so the plan does not depend on the planner's statistics keeping up with the churn.
+        Index(
+            "ix_outbox_pending_ordering",
+            "ordering_key",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_pending_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
