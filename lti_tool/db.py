@@ -52,6 +52,12 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A batch of statements touches ~1,500 index pages: a 32 MiB cache keeps them from
+            # spilling and being read back, and checkpointing every 8,000 WAL pages (not 1,000)
+            # copies each hot page to the database file once per several batches, not every one.
+            cursor.execute("PRAGMA cache_size=-32768")
+            cursor.execute("PRAGMA wal_autocheckpoint=8000")
+            cursor.execute("PRAGMA mmap_size=268435456")
             cursor.close()
 
         return engine
