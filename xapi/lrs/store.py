@@ -201,18 +201,17 @@ class _Prepared:
 
 def batch_definitions(statements) -> dict[str, tuple[str, dict]]:
     """The activity definitions a batch carries, merged per activity: {sha256(id): (id, definition)}."""
-    definitions: dict[str, tuple[str, dict]] = {}
+    by_iri: dict[str, dict] = {}
     for statement in statements:
         for activity in activity_definitions(statement):
-            key = sha256_hex(activity["id"])
-            previous = definitions.get(key)
-            merged = (
-                activity["definition"]
-                if previous is None
-                else merge_definition(previous[1], activity["definition"])
-            )
-            definitions[key] = (activity["id"], merged)
-    return definitions
+            iri, definition = activity["id"], activity["definition"]
+            previous = by_iri.get(iri)
+            # Most statements of a batch repeat the definitions of the ones before them.
+            if previous is None:
+                by_iri[iri] = definition
+            elif previous != definition:
+                by_iri[iri] = merge_definition(previous, definition)
+    return {sha256_hex(iri): (iri, definition) for iri, definition in by_iri.items()}
 
 
 AfterStore = Callable[[Session, list[StoredStatement]], None]
@@ -441,9 +440,10 @@ class StatementStore:
             if key not in known:
                 inserts.append({"id_hash": key, "activity_id": iri, "definition": dumps(definition)})
                 continue
-            merged = dumps(merge_definition(json.loads(known[key]), definition))
-            if merged != known[key]:
-                updates.append({"h": key, "definition": merged})
+            stored = json.loads(known[key])
+            merged = merge_definition(stored, definition)
+            if merged != stored:
+                updates.append({"h": key, "definition": dumps(merged)})
         if updates:
             session.execute(
                 update(table).where(table.c.id_hash == bindparam("h")).values(definition=bindparam("definition")),
