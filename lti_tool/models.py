@@ -338,3 +338,6 @@ class AgsScoreState(Base):
 # Their tables live with their code; importing them here puts them on Base.metadata for migrations.
 from xapi import projection as _projection  # noqa: E402, F401
 from xapi.lrs import models as _lrs_models  # noqa: E402, F401
+
+# The development-mode demo platform's gradebook (lti_tool.demo_gradebook), likewise.
+from . import demo_gradebook as _demo_gradebook  # noqa: E402, F401
