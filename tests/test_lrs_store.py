@@ -59,6 +59,17 @@ def test_store_assigns_what_the_lrs_adds_and_keeps_the_rest_exactly(database):
     assert json.loads(kept.json) == kept.statement
 
 
+def test_text_with_escapes_and_any_script_comes_back_exactly(database):
+    # PostgreSQL receives rows through COPY, where backslashes, tabs and newlines are special.
+    store = StatementStore(database)
+    awkward = 'back\\slash \\N \\. tab\t new\nline\r "quoted" \u00e9\u4e2d\U0001f600 \\t'
+    sent = statement(2, result={"response": awkward, "extensions": {"https://x.example/e": {"k": awkward}}})
+    (statement_id,) = store.store([sent], authority=AUTHORITY)
+    kept = store.get(statement_id)
+    assert kept.statement["result"] == sent["result"]
+    assert store.query(StatementQuery(terms=[term_hash(VERB, sent["verb"]["id"])])).statements == [kept.json]
+
+
 def test_an_identical_resend_is_a_no_op_and_a_different_one_conflicts(database):
     store = StatementStore(database)
     statement_id = str(uuid.uuid4())

@@ -15,6 +15,7 @@ were new (identical re-sends are not passed again). Raising aborts the whole bat
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -217,17 +218,33 @@ def batch_definitions(statements) -> dict[str, tuple[str, dict]]:
 AfterStore = Callable[[Session, list[StoredStatement]], None]
 
 
+def _copy_value(value) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _bulk_insert(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """A multi-row INSERT of plain tuples.
 
-    On SQLite the driver's executemany is the fastest path there is; on PostgreSQL SQLAlchemy's
-    insertmanyvalues batches the rows into a few multi-row statements.
+    The rows go to the driver as they are, with no per-row work in SQLAlchemy (a batch of 100
+    statements has over 1,000 term rows): on SQLite the driver's executemany, on PostgreSQL with
+    psycopg2 a COPY, which PostgreSQL also parses faster than INSERTs.
     """
     connection = session.connection()
+    names = ", ".join(columns)
     if connection.dialect.name == "sqlite":
-        names = ", ".join(columns)
         marks = ", ".join("?" * len(columns))
         connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    elif connection.dialect.driver == "psycopg2":
+        text = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN", io.StringIO(text))
     else:
         connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
