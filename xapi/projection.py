@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, insert, update
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -310,9 +310,32 @@ def record(
         rows.append(row)
     if not rows:
         return 0
-    session.execute(insert(FlatStatement.__table__), rows)
+    _insert(session, rows)
     mark_voided(session, {row["object_id"]: row["statement_id"] for row in rows if _is_voiding(row)})
     return len(rows)
+
+
+COLUMNS = tuple(column.name for column in FlatStatement.__table__.columns)
+_processors: dict[str, list] = {}
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The rows as tuples straight to the driver (the statement store's bulk path: COPY on PostgreSQL)."""
+    from .lrs.store import bind_processors, bulk_insert
+
+    table = FlatStatement.__table__
+    dialect = session.connection().dialect
+    key = f"{dialect.name}+{dialect.driver}"
+    processors = _processors.get(key)
+    if processors is None:
+        processors = _processors[key] = bind_processors(table, COLUMNS, dialect)
+    columns = tuple(zip(COLUMNS, processors, strict=True))
+    bulk_insert(
+        session,
+        table,
+        COLUMNS,
+        [tuple(row[name] if process is None else process(row[name]) for name, process in columns) for row in rows],
+    )
 
 
 def mark_voided(session: Session, voided: Mapping[str, str]) -> None:

@@ -224,13 +224,15 @@ def _copy_value(value) -> str:
         return "\\N"
     if value is True or value is False:
         return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _bulk_insert(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """A multi-row INSERT of plain tuples.
+def bulk_insert(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A multi-row INSERT of plain tuples, already in the driver's types (see ``bind_processors``).
 
     The rows go to the driver as they are, with no per-row work in SQLAlchemy (a batch of 100
     statements has over 1,000 term rows): on SQLite the driver's executemany, on PostgreSQL with
@@ -247,6 +249,11 @@ def _bulk_insert(session: Session, table, columns: tuple[str, ...], rows: list[t
             cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN", io.StringIO(text))
     else:
         connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def bind_processors(table, columns: tuple[str, ...], dialect) -> list:
+    """Per column, what SQLAlchemy would do to a value before handing it to the driver (or None)."""
+    return [table.c[name].type.bind_processor(dialect) for name in columns]
 
 
 class StatementStore:
@@ -377,7 +384,7 @@ class StatementStore:
     def _insert(
         self, session: Session, rows: list[StoredStatement], own: dict[str, set[int]], voiding: dict[str, str]
     ) -> None:
-        _bulk_insert(
+        bulk_insert(
             session,
             LrsStatement.__table__,
             ("seq", "id", "platform_id", "stored_ms", "voided", "voids", "has_attachments", "statement"),
@@ -397,7 +404,7 @@ class StatementStore:
         )
         terms = self._terms(session, rows, own)
         if terms:
-            _bulk_insert(session, LrsStatementTerm.__table__, ("term", "seq"), terms)
+            bulk_insert(session, LrsStatementTerm.__table__, ("term", "seq"), terms)
         if voiding:
             table = LrsStatement.__table__
             session.execute(update(table).where(table.c.id.in_(set(voiding.values()))).values(voided=True))
