@@ -20,7 +20,8 @@ Phases, with figures only (no assertions; exits 1 if a phase fails):
 - ``seed``: for each size, statements are added directly to the database up to that size,
   through the store the HTTP API uses (``StatementStore.store`` in this process, batches of
   2,000, the flat projection installed as in the tool): the same rows the API would write,
-  without HTTP.
+  without HTTP. On PostgreSQL a ``VACUUM (ANALYZE)`` follows, as autovacuum would soon after
+  such a load (fresh statistics, and the visibility map index-only scans need).
 - ``query``: GET /xapi/statements?limit=``--limit`` with one filter at a time — agent, verb,
   activity, registration, since (the newest 1,000 stored), none — and agent+verb, each
   ``--queries`` times with values drawn from the stored population, one client, sequential.
@@ -362,6 +363,22 @@ def seed_to(
     return added, time.perf_counter() - began
 
 
+def settle(database_url: str) -> None:
+    """On PostgreSQL, what autovacuum does soon after a bulk load: statistics and the visibility
+    map (index-only scans need it). A deployment at this size is in that state."""
+    if not database_url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for table in ("lrs_statements", "lrs_statement_terms", "xapi_flat_statements"):
+                conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+    finally:
+        engine.dispose()
+
+
 def stored_count(database_url: str) -> int:
     from sqlalchemy import text
 
@@ -624,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
                     added, seconds = seed_to(database_url, population, size, stored, size, platform_id)
                     seeds.append((size, added, seconds))
                     progress(f"seeded {added:,} statements up to {human(size)} at {added / seconds:,.0f}/s")
+                    settle(database_url)
                 since = since_value(database_url, 1000)
                 query_rows += queries(lrs, population, size, args.queries, args.limit, since)
                 for row in query_rows[-len(FILTERS) :]:
