@@ -371,8 +371,8 @@ def test_the_demo_candidate_completes_a_units_activities_and_then_the_module(mak
             "en-GB": "NPQSL demo cohort"
         }
 
-    # The rest of the module: completed, in the LRS; the demo platform has no gradebook, and
-    # nothing is left owed to one.
+    # The rest of the module: completed, in the LRS, and nothing left undelivered (the demo
+    # gradebook's side is tests/test_demo_services.py's).
     for rest in module.units[1:]:
         casey.visit(rest.key)
         do_unit(casey, module, rest)
