@@ -48,6 +48,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/signing.py
 	$(BIN)/python benchmarks/launch.py --launches 150 --warmup 3
 	$(BIN)/python benchmarks/outbox.py --scores 500 --paced-seconds 5
+	$(BIN)/python benchmarks/xapi.py --sizes 10k --ingest 2000 --queries 20
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
