@@ -379,6 +379,37 @@ def settle(database_url: str) -> None:
         engine.dispose()
 
 
+SIZED_TABLES = ("lrs_statements", "lrs_statement_terms", "lrs_activities", "xapi_flat_statements")
+
+
+def table_sizes(database_url: str) -> dict[str, int]:
+    """Bytes on disk per table, its indexes included."""
+    from sqlalchemy import bindparam, text
+
+    db = Database(database_url)
+    try:
+        with db.sessions() as session:
+            if database_url.startswith("postgresql"):
+                rows = session.execute(
+                    text(
+                        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = current_schema() AND c.relname IN :names"
+                    ).bindparams(bindparam("names", expanding=True)),
+                    {"names": list(SIZED_TABLES)},
+                )
+            else:
+                rows = session.execute(
+                    text(
+                        "SELECT m.tbl_name, sum(d.pgsize) FROM dbstat d JOIN sqlite_master m ON m.name = d.name "
+                        "GROUP BY m.tbl_name"
+                    )
+                )
+            return {name: size for name, size in rows if name in SIZED_TABLES}
+    finally:
+        db.dispose()
+
+
 def stored_count(database_url: str) -> int:
     from sqlalchemy import text
 
@@ -613,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     export_rows: list[ExportRow] = []
     seeds: list[tuple[int, int, float]] = []
     analytics_rows: list[tuple[int, int, float]] = []
+    storage_rows: list[tuple[int, dict[str, int]]] = []
     drop = None
     with tempfile.TemporaryDirectory(prefix="npqsl-xapi-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -657,6 +689,12 @@ def main(argv: list[str] | None = None) -> int:
                         progress(
                             f"export {fmt} at {human(size)}: {row.seconds:,.1f} s, peak RSS {row.max_rss_mb:,.0f} MB"
                         )
+                sizes_now = table_sizes(database_url)
+                progress(
+                    f"on disk at {human(size)}: "
+                    + ", ".join(f"{name} {sizes_now.get(name, 0) / 1e6:,.0f} MB" for name in SIZED_TABLES)
+                )
+                storage_rows.append((size, sizes_now))
                 for days in (30, 365):
                     analytics_rows.append((size, days, analytics_timing(database_url, platform_id, days)))
                     progress(
@@ -696,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"({row.statements / row.seconds:,.0f}/s), peak RSS {row.max_rss_mb:,.0f} MB"
             )
         print()
+    for size, on_disk in storage_rows:
+        shown = ", ".join(f"{name} {on_disk.get(name, 0) / 1e6:,.0f} MB" for name in SIZED_TABLES)
+        print(f"On disk at {human(size)} (tables with their indexes): {shown}")
     for size, days, seconds in analytics_rows:
         print(
             f"Analytics page queries ({days} days; the seeded platform's statements) at {human(size)}: {seconds * 1000:,.0f} ms"
