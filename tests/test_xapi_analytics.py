@@ -6,7 +6,9 @@ The projection tests store statements through the embedded LRS's real store on a
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -190,6 +192,29 @@ def test_statements_without_result_or_context_and_other_actor_kinds_still_projec
     # An anonymous Group has no identifier of its own: it is counted as one actor per statement.
     assert second.actor_ifi == f"group:{ids[1]}" and second.actor_object_type == "Group"
     assert (second.object_type, second.object_id) == ("Agent", "mbox_sha1sum:" + "a" * 40)
+
+
+def test_any_valid_statement_projects_however_long_its_texts(database, store):
+    """A client's statement the LRS accepts is never refused for the flat table's sake."""
+    long = statement(result={"duration": "PT" + "1" * 80 + "S"})
+    long["context"]["extensions"][EXTENSIONS.plugin] = "p" * 300
+    long["object"]["id"] = "https://elsewhere.example/" + secrets.token_hex(1500)
+    [statement_id] = store.store([long], authority=AUTHORITY)
+    row = flat_rows(database)[statement_id]
+    assert (len(row.plugin), len(row.duration)) == (300, 83)
+    # Too long for an index key: kept as its SHA-256, which still identifies it exactly.
+    assert row.object_id == "sha256:" + hashlib.sha256(long["object"]["id"].encode()).hexdigest()
+    assert row.actor_ifi == f"account:{ISSUER}|learner-1"  # ordinary lengths stay as they are
+    if database.engine.dialect.name == "postgresql":  # as the README tells analysts to look it up
+        with database.sessions() as session:
+            found = session.scalar(
+                text(
+                    "SELECT statement_id FROM xapi_flat_statements "
+                    "WHERE object_id = 'sha256:' || encode(sha256(convert_to(:iri, 'UTF8')), 'hex')"
+                ),
+                {"iri": long["object"]["id"]},
+            )
+        assert found == statement_id
 
 
 def test_a_resent_statement_adds_no_second_row_and_a_refused_batch_adds_none(database, store):

@@ -9,6 +9,7 @@ statement store), so the table never disagrees with the LRS.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from lti_tool.app import Tool
 
 VOIDED_VERB = VOIDED.iri
+# The most an identifier column keeps as it is (bytes of UTF-8); three of them fit one index key.
+MAX_KEY_BYTES = 400
 ANALYTICS_COLUMNS = (
     "platform_id",
     "timestamp",
@@ -89,7 +92,7 @@ class FlatStatement(Base):
     lti_resource_link_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The tool's plugin that emitted the statement, and what else its event reported (the
     # profile's event-data extension: unit, check, score_percent, ... as the plugin names them).
-    plugin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    plugin: Mapped[str | None] = mapped_column(Text, nullable=True)
     event_data: Mapped[dict | None] = mapped_column(EventData, nullable=True)
     score_raw: Mapped[float | None] = mapped_column(Float, nullable=True)
     score_scaled: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -97,7 +100,7 @@ class FlatStatement(Base):
     score_max: Mapped[float | None] = mapped_column(Float, nullable=True)
     success: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     completion: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    duration: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     voided: Mapped[bool] = mapped_column(Boolean, default=False)
     # The voiding statement's id, once one voids this statement.
@@ -218,6 +221,18 @@ class Extensions:
         )
 
 
+def indexable(value: str) -> str:
+    """``value``, or ``sha256:<hex digest>`` when it is longer than an index key can hold.
+
+    The identifier columns are indexed, and PostgreSQL refuses index keys over ~2.7 kB, so an
+    IRI of thousands of characters (valid xAPI) would otherwise make the LRS refuse a statement.
+    The digest still identifies it exactly: ``'sha256:' || encode(sha256(convert_to(iri, 'UTF8')), 'hex')``.
+    """
+    if len(value) > MAX_KEY_BYTES // 4 and len(value.encode()) > MAX_KEY_BYTES:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return value
+
+
 def project(statement: Mapping[str, Any], extensions: Extensions) -> dict[str, Any]:
     """The flat row of one stored statement (it must carry ``id`` and ``stored``)."""
     actor = statement.get("actor") or {}
@@ -236,9 +251,9 @@ def project(statement: Mapping[str, Any], extensions: Extensions) -> dict[str, A
         "statement_id": str(statement["id"]).lower(),
         "stored": stored,
         "timestamp": parse_timestamp(statement.get("timestamp")) or stored,
-        "verb_id": verb.get("id", ""),
+        "verb_id": indexable(verb.get("id", "")),
         "verb_display": _language_map_text(verb.get("display")),
-        "actor_ifi": actor_ifi(actor) or f"group:{statement['id']}",
+        "actor_ifi": indexable(actor_ifi(actor) or f"group:{statement['id']}"),
         "actor_object_type": actor.get("objectType") or "Agent",
         "actor_account_homepage": _text(account.get("homePage")),
         "actor_account_name": _text(account.get("name")),
@@ -246,7 +261,9 @@ def project(statement: Mapping[str, Any], extensions: Extensions) -> dict[str, A
         "actor_mbox_sha1sum": _text(actor.get("mbox_sha1sum")),
         "actor_openid": _text(actor.get("openid")),
         "actor_name": _text(actor.get("name")),
-        "object_id": str(obj.get("id", "")).lower() if object_type == "StatementRef" else _object_id(obj),
+        "object_id": str(obj.get("id", "")).lower()
+        if object_type == "StatementRef"
+        else indexable(_object_id(obj)),
         "object_type": object_type,
         "object_definition_type": _text(definition.get("type")),
         "object_name": _language_map_text(definition.get("name")),

@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("lti_context_id", sa.Text(), nullable=True),
         sa.Column("lti_deployment_id", sa.Text(), nullable=True),
         sa.Column("lti_resource_link_id", sa.Text(), nullable=True),
-        sa.Column("plugin", sa.String(length=64), nullable=True),
+        sa.Column("plugin", sa.Text(), nullable=True),
         sa.Column(
             "event_data",
             sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql"),
@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("score_max", sa.Float(), nullable=True),
         sa.Column("success", sa.Boolean(), nullable=True),
         sa.Column("completion", sa.Boolean(), nullable=True),
-        sa.Column("duration", sa.String(length=64), nullable=True),
+        sa.Column("duration", sa.Text(), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.Column("voided", sa.Boolean(), nullable=False),
         sa.Column("voided_by", sa.String(length=36), nullable=True),
