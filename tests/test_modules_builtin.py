@@ -46,3 +46,30 @@ def test_demo_places_a_module_and_a_candidate_launches_it(make_tool):
     launched = follow_demo(browser, server, role="candidate", action="launch", item="0")
     doc = lxml.html.fromstring(launched.text)
     assert doc.xpath("//h1/text()") == ["Closing the Gap"] and "0% complete" in launched.text
+
+
+def test_the_builtin_modules_meet_the_programme_s_content_requirements():
+    """Issue 6's bar for each module: 5+ units of 400-900 words, each with a reflection and a
+    workplace task, 10+ knowledge-check questions, mapped to areas and behaviours."""
+    from plugins.modules.packs import KnowledgeCheck, Reflection, WorkplaceTask, load_packs
+
+    packs = load_packs()
+    assert not packs.failures, [f.reason for f in packs.failures]
+    statuses = {}
+    for key in BUILTIN:
+        pack = packs.get(key)
+        assert pack is not None, key
+        statuses[key] = pack.status
+        assert len(pack.units) >= 5, key
+        assert pack.content_areas and pack.behaviours, key
+        questions = 0
+        for unit in pack.units:
+            words = len(unit.content.split())
+            assert 400 <= words <= 900, (key, unit.key, words)
+            kinds = {type(activity) for activity in unit.activities}
+            assert {Reflection, WorkplaceTask} <= kinds, (key, unit.key)
+            assert unit.outcomes and unit.reading, (key, unit.key)
+            assert set(unit.content_areas) <= set(pack.content_areas), (key, unit.key)
+            questions += sum(len(a.questions) for a in unit.activities if isinstance(a, KnowledgeCheck))
+        assert questions >= 10, (key, questions)
+    assert sorted(statuses.values()) == ["elective", "elective", "essential", "essential"]
