@@ -44,7 +44,10 @@ class Base(DeclarativeBase):
 def make_engine(url: str) -> Engine:
     """An engine configured for the backend: WAL + foreign keys on SQLite, pre-ping everywhere."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # LIFO: a request gets the connection used last. In WAL mode SQLite empties a connection's
+        # page cache whenever another connection has written since it last read; the default FIFO
+        # order hands out each pooled connection in turn, so every launch started cold.
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_use_lifo=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised on every connect

@@ -99,7 +99,9 @@ class _OutboxSchema(Schema):
 
 
 class _ForwardLrsSchema(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,15}$", error="must be 1-16 of a-z, 0-9, -"))
+    name = fields.String(
+        required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]{0,15}$", error="must be 1-16 of a-z, 0-9, -")
+    )
     url = fields.String(required=True, validate=_url_with_scheme("http", "https"))
     username = fields.String(load_default="")
     password = fields.String(load_default="")

@@ -127,7 +127,7 @@ def _login():
         auth_params["lti_message_hint"] = params["lti_message_hint"]
     separator = "&" if "?" in platform.auth_login_url else "?"
     auth_url = platform.auth_login_url + separator + urlencode(auth_params)
-    log.info("login started platform=%s login=%s", platform.id, new.id)
+    log.debug("login started platform=%s login=%s", platform.id, new.id)
 
     if not cookies_work:
         # Cookies are blocked but the platform offers client-side storage (lti_storage_target).
