@@ -3,6 +3,11 @@
 Platforms rotate keys, so a kid we have not seen triggers one fresh fetch; the refetch is
 throttled per key set URL, so a stream of tokens with made-up kids cannot turn the tool into a
 flood of requests against the platform. Parsed key objects are kept per process.
+
+The key set lives in the shared cache (Redis when scaled out), so every worker fetches it once.
+Each process also keeps the keys it used for up to a minute (never longer than the shared
+cache's TTL), so a launch does not read and unpickle the key set from the cache each time; a
+key the platform has withdrawn is honoured at most that much longer than the shared cache says.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from jwt.algorithms import RSAAlgorithm
 from .errors import LaunchError
 
 MAX_JWKS_BYTES = 512 * 1024
+# The longest a process uses a key without looking at the shared cache again, in seconds.
+LOCAL_TTL_SECONDS = 60.0
 
 
 class PlatformKeys:
@@ -32,6 +39,9 @@ class PlatformKeys:
         self._refetch_interval = refetch_interval
         self._parsed: dict[str, RSAPublicKey] = {}
         self._lock = threading.Lock()
+        # Per key set URL: until when (monotonic) this process may use these keys by kid.
+        self._recent: dict[str, tuple[float, dict[str, RSAPublicKey]]] = {}
+        self._local_ttl = min(LOCAL_TTL_SECONDS, ttl) if ttl > 0 else LOCAL_TTL_SECONDS
         self.fetches = 0
 
     @staticmethod
@@ -108,10 +118,23 @@ class PlatformKeys:
 
     def key_for(self, url: str, kid: str) -> RSAPublicKey:
         """The platform's public key with this kid, refetching once (throttled) if it is unknown."""
+        now = time.monotonic()
+        recent = self._recent.get(url)
+        if recent is not None and recent[0] > now and kid in recent[1]:
+            return recent[1][kid]
         document, fresh = self._document(url)
         jwk = self._find(document, kid)
         if jwk is None and self._may_refetch(url) and not fresh:
-            jwk = self._find(self._fetch(url), kid)
+            document, fresh = self._fetch(url), True
+            jwk = self._find(document, kid)
         if jwk is None:
             raise LaunchError("unknown_kid", f"kid={kid!r} not in {url}")
-        return self._parse(jwk)
+        key = self._parse(jwk)
+        with self._lock:
+            # A key set read afresh starts a new entry, so keys it no longer lists are dropped.
+            keep = recent is not None and recent[0] > now and not fresh
+            self._recent[url] = (
+                recent[0] if keep else now + self._local_ttl,
+                {**(recent[1] if keep else {}), kid: key},
+            )
+        return key

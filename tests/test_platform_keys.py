@@ -8,6 +8,7 @@ one that answers with something that is not a key set.
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import threading
@@ -17,14 +18,17 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+from cachelib import SimpleCache
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from lti_tool.platform_keys import MAX_JWKS_BYTES
+from lti_tool.errors import LaunchError
+from lti_tool.http import make_http_session
+from lti_tool.platform_keys import MAX_JWKS_BYTES, PlatformKeys
 from lti_tool.platforms import add_platform, remove_platform
 
 from .browser import Browser
-from .platform_emulator import LaunchSpec, TestPlatform
+from .platform_emulator import LaunchSpec, PlatformKey, TestPlatform
 from .tool_server import ToolServer
 
 
@@ -249,3 +253,49 @@ def test_leeway_setting_is_honoured(make_tool, own_platform):
     assert accepted.status_code == 200, accepted.text[:500]
     assert refused.status_code == 401, refused.text[:500]
     assert refusal_code(refused) == "token_not_yet_valid"
+
+
+def test_a_process_reuses_its_keys_and_drops_a_withdrawn_one_within_the_local_ttl():
+    """Keys used recently come from the process, not the shared cache; a key the platform has
+    withdrawn stops working once the process's copy (never older than the cache TTL) runs out."""
+    first, second = PlatformKey.generate(), PlatformKey.generate()
+    published = {"keys": [first.jwk]}
+
+    class CountingCache(SimpleCache):
+        reads = 0
+
+        def get(self, key):
+            CountingCache.reads += 1
+            return super().get(key)
+
+    server = make_server(
+        "127.0.0.1",
+        0,
+        lambda environ, start_response: Response(json.dumps(published), content_type="application/json")(
+            environ, start_response
+        ),
+        threaded=True,
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/jwks"
+    shared = CountingCache()
+    try:
+        ours = PlatformKeys(shared, make_http_session(5.0), ttl=1, refetch_interval=0)
+        other_process = PlatformKeys(shared, make_http_session(5.0), ttl=1, refetch_interval=0)
+        key = ours.key_for(url, first.kid)
+        reads = CountingCache.reads
+        assert all(ours.key_for(url, first.kid) is key for _ in range(50))
+        assert CountingCache.reads == reads and ours.fetches == 1
+
+        published["keys"] = [second.jwk]  # the platform rotates and withdraws the first key
+        assert other_process.key_for(url, second.kid) is not None
+        assert ours.key_for(url, first.kid) is key  # within the process's minute (here: the 1 s TTL)
+        time.sleep(1.2)
+        with pytest.raises(LaunchError) as refused:
+            ours.key_for(url, first.kid)
+        assert refused.value.code == "unknown_kid"
+        assert ours.key_for(url, second.kid) is not None
+    finally:
+        server.shutdown()
+        server.server_close()
