@@ -1,7 +1,7 @@
 """LTI 1.3 login + launch throughput: npqsl-lti against a pylti1p3 tool, each in its own gunicorn.
 
-    python benchmarks/launch.py [--launches N] [--concurrency 1,4,8] [--warmup W]
-                                [--platform-latency-ms X]
+    python benchmarks/launch.py [--launches N] [--concurrency 1,4,8] [--warmup W] [--rounds R]
+                                [--platform-latency-ms X] [--no-pin]
 
 Each tool runs as a deployment runs it: its own process, ``gunicorn --workers 1 --worker-class
 sync`` on 127.0.0.1. Ours is ``lti_tool.app:create_app()`` on a SQLite instance folder prepared
@@ -17,13 +17,15 @@ One launch is what a browser without JavaScript does:
     GET  platform /auth                               -> auto-post form with a signed id_token
     POST tool /launch (id_token, state)               -> 200 and a page naming user N
 
-For each concurrency level (simulated browsers launching back to back) and each tool: a warm-up,
-then N measured launches. Printed per row: launches per second; latency percentiles; the tool
-worker's CPU, blocked and queued ms per launch (/proc and gunicorn hooks, see LEGEND) and the
-launches per second it could serve with a core to itself; the harness's CPU per launch (client
-+ platform); the CPU other processes took meanwhile; the platform's JWKS fetches. Then the same
-with a delay on every platform endpoint (a VLE across a network). Figures only, no assertions;
-exits 1 if a launch fails.
+The tools run on one CPU and the platform and client on the others (``--no-pin``: anywhere), so
+the harness does not take the tool's CPU as a VLE and browsers elsewhere would not. For each
+concurrency level (simulated browsers launching back to back), R rounds in which each tool in
+turn gets a warm-up, then N measured launches; a tool's median round is its row. Printed per
+row: launches per second; latency percentiles; the tool worker's CPU, blocked and queued ms per
+launch (/proc and gunicorn hooks, see LEGEND) and the launches per second it could serve with a
+core to itself; the harness's CPU per launch (client + platform); the CPU other processes took
+meanwhile; the platform's JWKS fetches. Then the same with a delay on every platform endpoint (a
+VLE across a network). Figures only, no assertions; exits 1 if a launch fails.
 """
 
 from __future__ import annotations
@@ -437,14 +439,29 @@ def run_level(target: Target, platform: PlatformHandle, *, concurrency: int, lau
 
 
 def run_table(targets: list[Target], platform: PlatformHandle, args: argparse.Namespace) -> list[Row]:
-    rows = []
+    """Per level, ``args.rounds`` rounds taking the tools in turn; each tool's median round counts.
+
+    A shared machine's noise comes in bursts of seconds: taking turns spreads it over every tool,
+    and the median round drops a burst that hit one of them.
+    """
+    medians = []
     print(HEADER, flush=True)
     for concurrency in args.concurrency:
+        rounds: dict[str, list[Row]] = {target.name: [] for target in targets}
+        for number in range(args.rounds):
+            for target in targets:
+                row = run_level(
+                    target, platform, concurrency=concurrency, launches=args.launches, warmup=args.warmup
+                )
+                rounds[target.name].append(row)
+                if args.rounds > 1:
+                    print(f"  round {number + 1}: " + row.format().lstrip(), flush=True)
         for target in targets:
-            row = run_level(target, platform, concurrency=concurrency, launches=args.launches, warmup=args.warmup)
-            print(row.format(), flush=True)
-            rows.append(row)
-    return rows
+            ordered = sorted(rounds[target.name], key=lambda r: r.rate)
+            median = ordered[len(ordered) // 2]
+            medians.append(median)
+            print(median.format(), flush=True)
+    return medians
 
 
 def ratios(rows: list[Row], levels: list[int], measure=lambda row: row.rate) -> dict[int, float]:
@@ -499,7 +516,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_all(tmp: Path, ours_extra: dict[str, str]) -> tuple[PlatformHandle, list[Target]]:
+def start_all(
+    tmp: Path, ours_extra: dict[str, str], *, split: tuple[set[int], set[int]] | None = None
+) -> tuple[PlatformHandle, list[Target]]:
     platform_port, ours_port, baseline_port, noop_port = procs.free_ports(4)
     issuer = f"http://127.0.0.1:{platform_port}"
     launch_urls = {
@@ -590,7 +609,30 @@ def start_all(tmp: Path, ours_extra: dict[str, str]) -> tuple[PlatformHandle, li
         # The no-op tool has no health page: any answer will do.
         target.server.wait_ready(ready or "/", any_status=ready is None)
         target.worker_pid = target.server.worker_pid()
+    if split:
+        pin_cpus(split, platform, [target for target, _ in started])
     return platform, [target for target, _ in started]
+
+
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """(the tools' CPU, the harness's CPUs), or None on a machine with a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+def pin_cpus(split: tuple[set[int], set[int]], platform: PlatformHandle, targets: list[Target]) -> None:
+    """Each tool (gunicorn master and worker) on a CPU of its own; the platform and the client on
+    the others. Unpinned, the harness's CPU time comes out of the tool's, as it would not in a
+    deployment where the VLE and the browsers are other machines: the faster the tool, the more
+    the harness takes from it. Only one tool is measured at a time, so they can share that CPU."""
+    tool_cpus, harness_cpus = split
+    os.sched_setaffinity(0, harness_cpus)
+    os.sched_setaffinity(platform.server.proc.pid, harness_cpus)
+    for target in targets:
+        os.sched_setaffinity(target.server.proc.pid, tool_cpus)
+        os.sched_setaffinity(target.worker_pid, tool_cpus)
 
 
 def gunicorn_version() -> str:
@@ -624,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=int, default=5, help="uncounted launches per browser first (5)")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per level, the tools taking turns; the median counts (3)"
+    )
+    parser.add_argument(
         "--platform-latency-ms",
         type=float,
         default=20.0,
@@ -637,9 +682,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NPQSL_NAME=VALUE",
         help="one more setting for our tool (repeat), e.g. NPQSL_DATABASE_URL=postgresql+psycopg2://...",
     )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the tools on one CPU, the platform and client on the others (default; --no-pin: "
+        "every process anywhere, so the harness competes with the tool for CPU)",
+    )
     args = parser.parse_args(argv)
-    if not 2 <= args.launches <= 100_000 or not 0 <= args.warmup <= 1000:
-        parser.error("--launches must be 2..100000 and --warmup 0..1000")
+    if not 2 <= args.launches <= 100_000 or not 0 <= args.warmup <= 1000 or not 1 <= args.rounds <= 99:
+        parser.error("--launches must be 2..100000, --warmup 0..1000 and --rounds 1..99")
     if not 0 <= args.platform_latency_ms <= 5000:
         parser.error("--platform-latency-ms must be 0..5000")
 
@@ -648,7 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="npqsl-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            platform, targets = start_all(tmp, dict(args.ours_env))
+            split = cpu_split() if args.pin else None
+            platform, targets = start_all(tmp, dict(args.ours_env), split=split)
             print(
                 f"LTI 1.3 login+launch — {date.today().isoformat()}, Python {host.python_version()}, "
                 f"{os.cpu_count()} CPUs, {tree_state()}, gunicorn {gunicorn_version()}"
@@ -658,7 +711,13 @@ def main(argv: list[str] | None = None) -> int:
                 "Platform and client: two more processes."
             )
             print(
-                f"{args.launches} measured launches per tool and level after {args.warmup} warm-up launches "
+                f"CPUs: the tools on {sorted(split[0])}, the platform and the client on {sorted(split[1])}"
+                if split
+                else "CPUs: not pinned; the platform and the client compete with the tool for the CPUs"
+            )
+            print(
+                f"{args.launches} measured launches per tool, level and round ({args.rounds} rounds, the tools "
+                f"taking turns; the median round is the tool's row) after {args.warmup} warm-up launches "
                 f"per browser; load average before {load_before}"
             )
             print()

@@ -103,4 +103,3 @@ def test_the_analytics_page_fits_a_phone(chromium, analytics_site):
     expect(frame.get_by_role("img", name="Statements per day, last 30 days")).to_be_visible()
     assert fits_width(frame)
     assert_accessible(frame)
-
