@@ -148,6 +148,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     app.extensions["npqsl_lti"] = tool
 
     from .views import activity, admin, deep_linking, lti, registration, wellknown
+    from .views.helpers import header_links
+
+    app.jinja_env.globals["header_links"] = header_links
 
     app.register_blueprint(lti.bp)
     app.register_blueprint(wellknown.bp)

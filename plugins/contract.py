@@ -48,6 +48,7 @@ __all__ = [
     "EVENT_KINDS",
     "KINDS",
     "EventError",
+    "HeaderLink",
     "LaunchContext",
     "LearningEvent",
     "Member",
@@ -91,6 +92,16 @@ class Offer:
     custom: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HeaderLink:
+    """A link the core shows in the header of every page of a launch (see ``Plugin.header_link``)."""
+
+    label: str
+    url: str
+    #: True on the page the link leads to (it is then marked ``aria-current="page"``).
+    current: bool = False
+
+
 class Plugin:
     """Base class for plugins; subclasses set the attributes and override the methods."""
 
@@ -117,6 +128,13 @@ class Plugin:
     def launch(self, context: LaunchContext, activity: str) -> Any:
         """The response to a launch of one of this plugin's activities."""
         raise PluginError(f"plugin {self.key!r} does not implement launch()")
+
+    def header_link(self, context: LaunchContext) -> HeaderLink | None:
+        """A link for the header of every page of this launch, whichever plugin serves it, or None.
+
+        Called inside the request, once per page: keep it cheap (no database, no HTTP).
+        """
+        return None
 
     def load_problems(self) -> Sequence[tuple[str, str, str]]:
         """Parts that failed to load while the rest serves (e.g. broken content packs).

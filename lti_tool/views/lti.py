@@ -188,7 +188,8 @@ def launch():
         return _binding_missing(missing)
     except LaunchError as error:
         return render_launch_error(error)
-    log.info(
+    # DEBUG: the launches table records every launch, and the server's access log every request.
+    log.debug(
         "launch ok platform=%s user=%s role=%s type=%s launch=%s",
         context.platform_pk,
         context.user_pk,

@@ -10,9 +10,18 @@ the module engine (``plugins.modules.progress``).
 
 from __future__ import annotations
 
-from flask import redirect, url_for
+from flask import redirect, request, url_for
 
-from plugins.contract import ADMINISTRATOR, CANDIDATE, COACH, LaunchContext, Offer, Plugin, launch_reference
+from plugins.contract import (
+    ADMINISTRATOR,
+    CANDIDATE,
+    COACH,
+    HeaderLink,
+    LaunchContext,
+    Offer,
+    Plugin,
+    launch_reference,
+)
 
 from .rules import Rules, load_rules
 
@@ -44,6 +53,22 @@ class ProgrammePlugin(Plugin):
     def launch(self, context: LaunchContext, activity: str):
         """Every activity of this plugin opens the dashboard (or the coach view, for coaches)."""
         return redirect(url_for("programme.index", launch=launch_reference(context)), code=303)
+
+    def header_link(self, context: LaunchContext) -> HeaderLink | None:
+        """The way to the dashboard, on every page of a launch in a course, for the roles it serves."""
+        if context.course_pk is None or context.message_type != "LtiResourceLinkRequest":
+            return None
+        if context.role == CANDIDATE:
+            label = "Your programme dashboard"
+        elif context.role in (COACH, ADMINISTRATOR):
+            label = "Your candidates' progress"
+        else:
+            return None
+        return HeaderLink(
+            label,
+            url_for("programme.index", launch=launch_reference(context)),
+            current=request.blueprint == "programme",
+        )
 
 
 plugin = ProgrammePlugin()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from lti_tool.errors import LaunchError
 from lti_tool.plugin_records import NotInCourse, course_records, first_seen, member_context
@@ -119,10 +119,6 @@ def overview(
 
 def make_blueprint(plugin: Plugin, rules: Rules) -> Blueprint:
     bp = Blueprint("programme", __name__, template_folder="templates", static_folder="static")
-
-    @bp.app_context_processor
-    def _programme_nav():
-        return {"programme_nav": programme_nav}
 
     @bp.app_template_filter("long_date")
     def _long_date(value):
@@ -455,25 +451,3 @@ def _form_date(value: str, label: str) -> date | None:
 def _on_the_day(when: date) -> datetime:
     """When an attendance happened: midday (UTC) of the event day, or now if that is still ahead."""
     return min(datetime.combine(when, time(12, 0), UTC), datetime.now(UTC))
-
-
-def programme_nav() -> dict | None:
-    """The header link to the programme dashboard for the request's launch, or None.
-
-    Shown on every page of a launch in a course (the landing page, any plugin's pages) to the
-    roles the dashboard serves.
-    """
-    context = g.get("launch_context")
-    if context is None or context.course_pk is None or context.message_type != "LtiResourceLinkRequest":
-        return None
-    if context.role == CANDIDATE:
-        label = "Your programme dashboard"
-    elif context.role in COACH_ROLES:
-        label = "Your candidates' progress"
-    else:
-        return None
-    return {
-        "url": url_for("programme.index", launch=launch_reference(context)),
-        "label": label,
-        "current": request.blueprint == "programme",
-    }
