@@ -16,6 +16,7 @@ every process of the tool accepts the tokens any of them issued.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -165,6 +166,10 @@ class DemoPlatform:
         self.kid = thumbprint_kid(self._key.public_key())
         self._hints = URLSafeTimedSerializer(secret_key, salt="npqsl-lti.demo-hint")
         self._access_tokens = URLSafeTimedSerializer(secret_key, salt="npqsl-lti.demo-access-token")
+        # Client assertions already exchanged for a token: jti -> its exp (RFC 7523 section 3,
+        # replay). Kept in this process until they expire; the demo runs as one process.
+        self._spent: dict[str, float] = {}
+        self._spent_lock = threading.Lock()
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [public_jwk(self._key.public_key(), self.kid)]}
@@ -258,7 +263,7 @@ class DemoPlatform:
                 algorithms=["RS256"],
                 audience=token_url,
                 issuer=CLIENT_ID,
-                options={"require": ["exp", "iat", "iss", "sub", "aud"]},
+                options={"require": ["exp", "iat", "iss", "sub", "aud", "jti"]},
             )
         except jwt.InvalidTokenError as exc:
             raise ServiceRefusal(401, "invalid_client", f"the client assertion is not valid: {exc}") from None
@@ -268,6 +273,7 @@ class DemoPlatform:
         granted = [s for s in dict.fromkeys(requested) if s in OFFERED_SCOPES]
         if not granted:
             raise ServiceRefusal(400, "invalid_scope", f"ask for one or more of: {' '.join(OFFERED_SCOPES)}")
+        self._spend(str(claims["jti"]), float(claims["exp"]))
         token = self._access_tokens.dumps({"iss": issuer, "scopes": granted})
         return {
             "access_token": token,
@@ -275,6 +281,20 @@ class DemoPlatform:
             "expires_in": ACCESS_TOKEN_SECONDS,
             "scope": " ".join(granted),
         }
+
+    def _spend(self, jti: str, expires_at: float) -> None:
+        """Accept an assertion's jti once; ServiceRefusal if it was exchanged before."""
+        now = time.time()
+        with self._spent_lock:
+            for old in [j for j, exp in self._spent.items() if exp < now]:
+                del self._spent[old]
+            if jti in self._spent:
+                raise ServiceRefusal(
+                    401,
+                    "invalid_client",
+                    f"the client assertion (jti {jti!r}) was used before: make a new one for each token request",
+                )
+            self._spent[jti] = expires_at
 
     def check_access_token(self, authorization: str | None, scopes: tuple[str, ...], *, issuer: str) -> None:
         """Let a service request through if its bearer token is live and carries one of ``scopes``."""

@@ -266,6 +266,7 @@ def _other_key():
         ("wrong_issuer", 401, "invalid_client"),
         ("wrong_subject", 401, "invalid_client"),
         ("no_expiry", 401, "invalid_client"),
+        ("no_jti", 401, "invalid_client"),
         ("not_a_jwt", 401, "invalid_client"),
         ("wrong_grant", 400, "unsupported_grant_type"),
         ("wrong_assertion_type", 400, "invalid_request"),
@@ -283,6 +284,7 @@ def test_a_bad_client_assertion_is_refused_and_changes_nothing(tool, how, status
         "wrong_issuer": lambda: assertion(tool, iss="someone-else"),
         "wrong_subject": lambda: assertion(tool, sub="someone-else"),
         "no_expiry": lambda: assertion(tool, exp=None),
+        "no_jti": lambda: assertion(tool, jti=None),
         "not_a_jwt": lambda: "not.a.jwt",
     }
     if how in made:
@@ -298,6 +300,22 @@ def test_a_bad_client_assertion_is_refused_and_changes_nothing(tool, how, status
     body = answer.json()
     assert body["error"] == error and body["error_description"] and "access_token" not in body
     assert gradebook_rows(tool) == before
+
+
+def test_a_client_assertion_buys_one_token_only(tool):
+    used = assertion(tool)
+    first = ask_token(tool, [SCORE_SCOPE], client_assertion=used)
+    assert first.status_code == 200, first.text
+    again = ask_token(tool, [SCORE_SCOPE], client_assertion=used)
+    assert again.status_code == 401 and again.json()["error"] == "invalid_client"
+    assert "used before" in again.json()["error_description"] and "access_token" not in again.json()
+    assert ask_token(tool, [SCORE_SCOPE]).status_code == 200  # a fresh assertion is fine
+
+
+def test_an_assertion_refused_for_its_scope_can_still_be_used(tool):
+    kept = assertion(tool)
+    assert ask_token(tool, ["https://example.com/scope/everything"], client_assertion=kept).status_code == 400
+    assert ask_token(tool, [SCORE_SCOPE], client_assertion=kept).status_code == 200
 
 
 def test_a_token_grants_only_the_scopes_offered_and_asked_for(tool):
