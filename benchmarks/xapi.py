@@ -677,7 +677,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"population: {args.people:,} people in {COURSES} courses, {args.activities} activities, 12 verbs"
             )
             print()
-            for level in args.concurrency:
+            # A --data-dir kept from an earlier run is not empty (and holds these very statements).
+            empty = stored_count(database_url) == 0
+            for level in args.concurrency if empty else ():
                 ingest_rows.append(ingest(lrs, population, args.ingest, level, seed=level, stored_before=0))
                 progress(f"ingest x{level} on the empty LRS: {ingest_rows[-1].rate:,.0f} statements/s")
             for size in args.sizes:
@@ -693,7 +695,10 @@ def main(argv: list[str] | None = None) -> int:
                     progress(f"GET {row.name} at {human(size)}: p50 {row.p(50):.1f} ms, p95 {row.p(95):.1f} ms")
                 stored = stored_count(database_url)
                 top = max(args.concurrency)
-                ingest_rows.append(ingest(lrs, population, args.ingest, top, seed=size + 1, stored_before=stored))
+                # Seeded by the count stored: a later run on the same --data-dir sends new statement ids.
+                ingest_rows.append(
+                    ingest(lrs, population, args.ingest, top, seed=stored + 1, stored_before=stored)
+                )
                 progress(f"ingest x{top} at {human(stored)}: {ingest_rows[-1].rate:,.0f} statements/s")
                 if not args.skip_export:
                     for fmt in ("csv", "jsonl"):
