@@ -58,6 +58,8 @@ def make_engine(url: str) -> Engine:
             # A batch of statements touches ~1,500 index pages: a 32 MiB cache keeps them from
             # spilling and being read back, and checkpointing every 8,000 WAL pages (not 1,000)
             # copies each hot page to the database file once per several batches, not every one.
+            # (The LRS's statement writers checkpoint sooner, outside their lock: xapi/lrs/write_lock.py;
+            # this one is the backstop for every other writer.)
             cursor.execute("PRAGMA cache_size=-32768")
             cursor.execute("PRAGMA wal_autocheckpoint=8000")
             cursor.execute("PRAGMA mmap_size=268435456")

@@ -90,3 +90,30 @@ def test_writers_in_several_processes_and_threads_all_store_in_one_order(databas
     assert stored == sorted(stored)
     # Each batch of 10 got one stored time, and batches did not interleave.
     assert all(len({stored[i] for i in range(start, start + 10)}) == 1 for start in range(0, len(stored), 10))
+
+
+def _frames_left_after_three_writes(path) -> int:
+    """Store 40, 40 and 1 statements; then the frames in the WAL (a PASSIVE checkpoint reports them)."""
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    try:
+        store = StatementStore(db)
+        for writer, size in enumerate((40, 40, 1)):
+            store.store([_statement(writer, n) for n in range(size)], authority=AUTHORITY)
+        with db.sessions() as session:
+            assert len(session.scalars(select(LrsStatement.seq)).all()) == 81
+        with db.engine.connect() as connection:
+            _busy, frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return frames
+    finally:
+        db.dispose()
+
+
+def test_writers_checkpoint_after_releasing_the_lock_and_the_wal_starts_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(write_lock, "CHECKPOINT_EVERY", 10**9)
+    unchecked = _frames_left_after_three_writes(tmp_path / "never.sqlite3")
+    # The second batch passes 50 statements and checkpoints everything, so the third write starts
+    # the WAL over from its first frame: the WAL then holds that one small write only.
+    monkeypatch.setattr(write_lock, "CHECKPOINT_EVERY", 50)
+    checked = _frames_left_after_three_writes(tmp_path / "every-50.sqlite3")
+    assert 0 < checked < unchecked / 4

@@ -297,6 +297,19 @@ class StatementStore:
         prepared = [self._prepare(i, s, authority, version) for i, s in zip(ids, batch, strict=True)]
         definitions = batch_definitions(p.complete for p in prepared)
 
+        written = self._write(ids, prepared, definitions, platform_id, attachments)
+        self.write_lock.wrote(self.db.engine, written)
+        return ids
+
+    def _write(
+        self,
+        ids: list[str],
+        prepared: list[_Prepared],
+        definitions: dict[str, tuple[str, dict]],
+        platform_id: int | None,
+        attachments: dict[str, tuple[str, bytes]] | None,
+    ) -> int:
+        """The batch's rows, under the write lock, in one transaction; returns how many were new."""
         with self.write_lock.held(), self.db.transaction() as session:
             stored_ms, first_seq = self._tick(session)
             existing = self._existing(session, ids)
@@ -308,7 +321,7 @@ class StatementStore:
                     continue
                 new.append(item)
             if not new:
-                return ids
+                return 0
             voiding = self._check_voiding(session, new)
             stored = format_ms(stored_ms)
             rows = [
@@ -321,7 +334,7 @@ class StatementStore:
                 self._store_attachments(session, rows, attachments)
             for callback in self.after_store:
                 callback(session, rows)
-        return ids
+        return len(rows)
 
     def _prepare(self, statement_id: str, sent: dict, authority: dict, version: str) -> _Prepared:
         complete = dict(sent)
