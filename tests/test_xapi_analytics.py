@@ -578,6 +578,8 @@ def test_the_readme_example_queries_answer_what_they_say(postgres_schema_url):
             "Gap-analysis uptake: of the candidates in Closing the Gap, per course, who used the gap analyser",
             "Knowledge-check scores per unit",
             "Active candidates per week (the last 12 weeks, weeks starting on Monday, UTC)",
+            # Run by test_one_statement_is_found_by_id_as_the_readme_says.
+            "One statement by its id (ids are stored in lower case)",
         }
         with database.sessions() as session:
 
@@ -619,3 +621,48 @@ def test_chart_labels_from_statements_are_escaped():
     drawn += str(charts.column_chart("c", "t", hostile, [hostile], [1], unit="statements"))
     assert "<script>" not in drawn and "&lt;script&gt;" in drawn
     assert lxml.etree.fromstring(drawn.split("</svg>")[0] + "</svg>").get("role") == "img"
+
+
+def test_one_statement_is_found_by_id_as_the_readme_says(database, store):
+    first, second = statement("launched"), statement("completed")
+    store.store([first, second], authority=AUTHORITY)
+    query = readme_queries()["One statement by its id (ids are stored in lower case)"]
+    with database.sessions() as session:
+        [row] = session.execute(text(query.replace("2f4c8a8e-5d1b-4c57-9e0b-1f0a7c3d9e21", second["id"]))).all()
+    assert (row.statement_id, row.verb_id) == (second["id"], VERBS["completed"].iri)
+    assert row.seq == flat_rows(database)[first["id"]].seq + 1
+
+
+def test_migration_0011_keys_the_existing_flat_rows_by_their_statements_seq(database_url):
+    db = Database(database_url)
+    try:
+        db.upgrade("0010")
+        flat_columns = "statement_id, stored, timestamp, verb_id, actor_ifi, actor_object_type, object_id, object_type, voided"
+        with db.transaction() as session:
+            for seq, statement_id in ((5, "a" * 36), (9, "b" * 36)):
+                session.execute(
+                    text(
+                        "INSERT INTO lrs_statements (seq, id, stored_ms, voided, has_attachments, statement) "
+                        "VALUES (:seq, :id, 0, false, false, '{}')"
+                    ),
+                    {"seq": seq, "id": statement_id},
+                )
+            # "c..." has no statement (as if deleted by hand): it cannot be keyed, so it goes.
+            for statement_id, verb in (("b" * 36, "v-b"), ("a" * 36, "v-a"), ("c" * 36, "v-c")):
+                session.execute(
+                    text(
+                        f"INSERT INTO xapi_flat_statements ({flat_columns}) VALUES "
+                        "(:id, :t, :t, :verb, 'actor', 'Agent', 'object', 'Activity', false)"
+                    ),
+                    {"id": statement_id, "t": datetime(2026, 11, 22, tzinfo=UTC), "verb": verb},
+                )
+        db.upgrade()
+        with db.sessions() as session:
+            rows = session.execute(
+                select(FlatStatement.seq, FlatStatement.statement_id, FlatStatement.verb_id).order_by(
+                    FlatStatement.seq
+                )
+            ).all()
+    finally:
+        db.dispose()
+    assert [tuple(row) for row in rows] == [(5, "a" * 36, "v-a"), (9, "b" * 36, "v-b")]

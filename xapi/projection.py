@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, update
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from lti_tool.db import Base, UTCDateTime
 
+from .lrs.models import LrsStatement, Seq
 from .vocabulary import COURSE_TYPE, VOIDED, Vocabulary
 
 if TYPE_CHECKING:
@@ -62,7 +63,11 @@ class FlatStatement(Base):
         Index("ix_xapi_flat_platform_time", *ANALYTICS_COLUMNS),
     )
 
-    statement_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The statement's LRS sequence number (lrs_statements.seq): statements are stored in seq
+    # order, so new rows append at the end of the table instead of landing at random places in
+    # an index of UUIDs (migration 0011). Look a statement up by id through lrs_statements.id.
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=False)
+    statement_id: Mapped[str] = mapped_column(String(36))
     # The tool's platform (tenant) the statement belongs to; NULL for statements other LRS
     # clients sent that name no platform the tool knows.
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), nullable=True)
@@ -313,17 +318,18 @@ def _extension_object(extensions: Any, iri: str) -> dict | None:
 
 
 def record(
-    session: Session, stored: Iterable[tuple[Mapping[str, Any], int | None]], extensions: Extensions
+    session: Session, stored: Iterable[tuple[Mapping[str, Any], int | None, int]], extensions: Extensions
 ) -> int:
-    """Add the flat rows of newly stored (statement, platform id) pairs, then apply their voiding.
+    """Add the flat rows of newly stored (statement, platform id, seq), then apply their voiding.
 
     Runs in the statement store's transaction. As in the LRS, a voiding statement flags its target
     when the target is stored already (earlier, or earlier in the same batch).
     """
     rows = []
-    for statement, platform_id in stored:
+    for statement, platform_id, seq in stored:
         row = project(statement, extensions)
         row["platform_id"] = platform_id
+        row["seq"] = seq
         rows.append(row)
     if not rows:
         return 0
@@ -357,11 +363,13 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def mark_voided(session: Session, voided: Mapping[str, str]) -> None:
     """Flag stored statements (target id -> voiding statement id) as voided."""
-    table = FlatStatement.__table__
+    table, statements = FlatStatement.__table__, LrsStatement.__table__
     for target, voider in voided.items():
+        # The target's seq through the LRS's unique index of statement ids.
+        seq = select(statements.c.seq).where(statements.c.id == target).scalar_subquery()
         session.execute(
             update(table)
-            .where(table.c.statement_id == target, table.c.voided.is_(False))
+            .where(table.c.seq == seq, table.c.voided.is_(False))
             .values(voided=True, voided_by=voider)
         )
 
@@ -374,7 +382,7 @@ def projector(extensions: Extensions):
     """The ``StatementStore.after_store`` callback that keeps the flat table in step."""
 
     def after_store(session: Session, rows) -> None:
-        record(session, ((row.statement, row.platform_id) for row in rows), extensions)
+        record(session, ((row.statement, row.platform_id, row.seq) for row in rows), extensions)
 
     return after_store
 
