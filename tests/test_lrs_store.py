@@ -9,11 +9,11 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from xapi.lrs.models import LrsStatement
+from xapi.lrs.models import LrsStatement, LrsStatementTerm
 from xapi.lrs.store import StatementConflict, StatementError, StatementQuery, StatementStore
-from xapi.lrs.terms import ACTIVITY, AGENT, REGISTRATION, RELATED_ACTIVITY, VERB, term_hash
+from xapi.lrs.terms import ACTIVITY, AGENT, REGISTRATION, RELATED_ACTIVITY, RELATED_AGENT, VERB, term_hash
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "https://tool.example", "name": "tool"}}
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
@@ -67,7 +67,7 @@ def test_text_with_escapes_and_any_script_comes_back_exactly(database):
     (statement_id,) = store.store([sent], authority=AUTHORITY)
     kept = store.get(statement_id)
     assert kept.statement["result"] == sent["result"]
-    assert store.query(StatementQuery(terms=[term_hash(VERB, sent["verb"]["id"])])).statements == [kept.json]
+    assert store.query(StatementQuery(terms=[(term_hash(VERB, sent["verb"]["id"]),)])).statements == [kept.json]
 
 
 def test_an_identical_resend_is_a_no_op_and_a_different_one_conflicts(database):
@@ -118,15 +118,19 @@ def test_filters_match_terms_and_statement_refs_inherit_their_targets_terms(data
     store.store([statement(n) for n in range(2, 12)], authority=AUTHORITY)
 
     def matching(*terms) -> set[str]:
-        return set(ids_of(store.query(StatementQuery(terms=list(terms)))))
+        accepted = [term if isinstance(term, tuple) else (term,) for term in terms]
+        return set(ids_of(store.query(StatementQuery(terms=accepted))))
 
     assert matching(term_hash(VERB, passed)) == {a, ref}
     assert matching(term_hash(REGISTRATION, registration.upper().lower())) == {a, ref}
     actor = "account|https://vle.example|learner-0"
     assert a in matching(term_hash(AGENT, actor), term_hash(VERB, passed))
-    assert matching(term_hash(ACTIVITY, "https://tool.example/activity/2")) == set(
-        ids_of(store.query(StatementQuery(terms=[term_hash(RELATED_ACTIVITY, "https://tool.example/activity/2")])))
+    activity = "https://tool.example/activity/2"
+    # A statement's object is in its related activities, through its own term (not repeated).
+    assert matching(term_hash(ACTIVITY, activity)) == matching(
+        (term_hash(ACTIVITY, activity), term_hash(RELATED_ACTIVITY, activity))
     )
+    assert matching(term_hash(ACTIVITY, activity)) and not matching(term_hash(RELATED_ACTIVITY, activity))
 
 
 def test_pages_follow_the_cursor_without_gaps_or_repeats_while_statements_arrive(database):
@@ -178,3 +182,35 @@ def test_after_store_sees_only_new_rows_in_the_same_transaction_and_can_veto_the
     with pytest.raises(RuntimeError):
         store.store([statement(3)], authority=AUTHORITY)
     assert count(database) == 2
+
+
+def test_a_related_agent_filter_pages_through_actors_and_other_roles_once_each_in_order(database):
+    store = StatementStore(database)
+    ifi = "account|https://vle.example|learner-0"
+    coach = {"objectType": "Agent", "account": {"homePage": "https://vle.example", "name": "learner-0"}}
+    # learner-0 acts in n = 0, 3, 6, 9 and instructs in 1 (and in 3, where it also acts).
+    ids = [
+        store.store([statement(n, context={"instructor": coach} if n in (1, 3) else {})], authority=AUTHORITY)[0]
+        for n in range(10)
+    ]
+    expected = [ids[n] for n in (9, 6, 3, 1, 0)]
+    # A statement stored before the related terms stopped repeating the actor's has both terms.
+    with database.transaction() as session:
+        seq = session.scalar(select(LrsStatement.seq).where(LrsStatement.id == ids[6]))
+        session.execute(insert(LrsStatementTerm).values(term=term_hash(RELATED_AGENT, ifi), seq=seq))
+
+    related = (term_hash(AGENT, ifi), term_hash(RELATED_AGENT, ifi))
+    for ascending in (False, True):
+        pages, after = [], None
+        while True:
+            page = store.query(StatementQuery(terms=[related], limit=2, ascending=ascending, after_seq=after))
+            pages.append(ids_of(page))
+            if page.next_seq is None:
+                break
+            after = page.next_seq
+        assert [i for p in pages for i in p] == (expected[::-1] if ascending else expected)
+        assert all(len(p) <= 2 for p in pages)
+    # With a second filter the related one is checked, not scanned.
+    assert ids_of(
+        store.query(StatementQuery(terms=[(term_hash(ACTIVITY, "https://tool.example/activity/1"),), related]))
+    ) == [ids[6], ids[1]]

@@ -206,22 +206,29 @@ def _respond(lrs, body: bytes, with_attachments_of: list[str], *, last_modified:
     return response
 
 
+def _either(kind: str, related: str | None, value: str) -> tuple[int, ...]:
+    """The term hashes a filter on ``value`` matches: its own kind's, and the related kind's."""
+    return (term_hash(kind, value),) if related is None else (term_hash(kind, value), term_hash(related, value))
+
+
 def _query(args, version: str) -> StatementQuery:
     related_agents = params.boolean("related_agents", args.get("related_agents", "false"))
     related_activities = params.boolean("related_activities", args.get("related_activities", "false"))
     # The first term drives the scan, so the usually most selective come first: a registration or
     # a person, then an activity (some are in every statement), then a verb.
-    terms = []
+    # A related_agents/related_activities filter matches either of two terms: the actor or
+    # object's own, or the related one (which a statement does not repeat for its actor or object).
+    terms: list[tuple[int, ...]] = []
     if "registration" in args:
-        terms.append(term_hash(REGISTRATION, params.uuid("registration", args["registration"])))
+        terms.append((term_hash(REGISTRATION, params.uuid("registration", args["registration"])),))
     if "agent" in args:
         _agent, ifi = params.agent(args["agent"], version)
-        terms.append(term_hash(RELATED_AGENT if related_agents else AGENT, ifi))
+        terms.append(_either(AGENT, RELATED_AGENT if related_agents else None, ifi))
     if "activity" in args:
         activity = params.iri("activity", args["activity"])
-        terms.append(term_hash(RELATED_ACTIVITY if related_activities else ACTIVITY, activity))
+        terms.append(_either(ACTIVITY, RELATED_ACTIVITY if related_activities else None, activity))
     if "verb" in args:
-        terms.append(term_hash(VERB, params.iri("verb", args["verb"])))
+        terms.append((term_hash(VERB, params.iri("verb", args["verb"])),))
     limit = params.non_negative_int("limit", args.get("limit", "0"))
     query = StatementQuery(
         terms=terms,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, union, update
 from sqlalchemy.orm import Session
 
 from lti_tool.db import Database
@@ -68,7 +68,8 @@ class StoredStatement:
 class StatementQuery:
     """The filters of GET /statements, already parsed (term hashes, milliseconds, a cursor)."""
 
-    terms: list[int] = field(default_factory=list)
+    # Every filter as the term hashes it accepts (a statement matches if it has any of them).
+    terms: list[tuple[int, ...]] = field(default_factory=list)
     since_ms: int | None = None
     until_ms: int | None = None
     limit: int = 100
@@ -528,7 +529,7 @@ class StatementStore:
 
     def query(self, q: StatementQuery) -> StatementPage:
         """One page of unvoided statements matching every term, newest first unless ascending."""
-        statements, terms = LrsStatement.__table__, LrsStatementTerm.__table__
+        statements = LrsStatement.__table__
         with self.db.sessions() as session:
             low = self._seq_at(session, q.since_ms) if q.since_ms is not None else None
             high = self._seq_at(session, q.until_ms) if q.until_ms is not None else None
@@ -537,30 +538,49 @@ class StatementStore:
                     low = q.after_seq if low is None else max(low, q.after_seq)
                 else:
                     high = q.after_seq - 1 if high is None else min(high, q.after_seq - 1)
-            if q.terms:
-                drivers = [terms.alias(f"t{i}") for i in range(len(q.terms))]
-                seq = drivers[0].c.seq
-                stmt = select(statements.c.seq, statements.c.statement).select_from(
-                    drivers[0].join(statements, statements.c.seq == seq)
-                )
-                stmt = stmt.where(drivers[0].c.term == q.terms[0])
-                for alias, term in zip(drivers[1:], q.terms[1:], strict=True):
-                    stmt = stmt.where(select(alias.c.seq).where(alias.c.term == term, alias.c.seq == seq).exists())
+            drivers = q.terms[0] if q.terms else (None,)
+            if len(drivers) == 1:
+                stmt = self._scan(q, drivers[0], low, high, statements.c.statement)
             else:
+                # One bounded range scan per term the first filter accepts, each in seq order and
+                # limited, then merged: never a sort of every match. A statement stored before
+                # related terms stopped repeating the direct ones has both; UNION keeps it once.
+                scans = [self._scan(q, term, low, high).subquery() for term in drivers]
+                merged = union(*(select(scan.c.seq) for scan in scans)).subquery()
+                stmt = select(statements.c.seq, statements.c.statement).join(
+                    merged, merged.c.seq == statements.c.seq
+                )
                 seq = statements.c.seq
-                stmt = select(statements.c.seq, statements.c.statement)
-            stmt = stmt.where(statements.c.voided.is_(False))
-            if low is not None:
-                stmt = stmt.where(seq > low)
-            if high is not None:
-                stmt = stmt.where(seq <= high)
-            if q.platform_id is not None:
-                stmt = stmt.where(statements.c.platform_id == q.platform_id)
-            stmt = stmt.order_by(seq.asc() if q.ascending else seq.desc()).limit(q.limit + 1)
+                stmt = stmt.order_by(seq.asc() if q.ascending else seq.desc()).limit(q.limit + 1)
             rows = session.execute(stmt).all()
         more = len(rows) > q.limit
         rows = rows[: q.limit]
         return StatementPage([row.statement for row in rows], rows[-1].seq if more else None)
+
+    @staticmethod
+    def _scan(q: StatementQuery, driver: int | None, low: int | None, high: int | None, *columns):
+        """Seqs (and ``columns``) of the page's statements that have the term ``driver`` (None: any
+        statement) and match the query's other filters, in the page's order."""
+        statements, terms = LrsStatement.__table__, LrsStatementTerm.__table__
+        if driver is None:
+            seq = statements.c.seq
+            stmt = select(seq, *columns)
+        else:
+            first = terms.alias("t0")
+            seq = first.c.seq
+            stmt = select(seq, *columns).select_from(first.join(statements, statements.c.seq == seq))
+            stmt = stmt.where(first.c.term == driver)
+        for number, accepted in enumerate(q.terms[1:], start=1):
+            alias = terms.alias(f"t{number}")
+            stmt = stmt.where(select(alias.c.seq).where(alias.c.term.in_(accepted), alias.c.seq == seq).exists())
+        stmt = stmt.where(statements.c.voided.is_(False))
+        if low is not None:
+            stmt = stmt.where(seq > low)
+        if high is not None:
+            stmt = stmt.where(seq <= high)
+        if q.platform_id is not None:
+            stmt = stmt.where(statements.c.platform_id == q.platform_id)
+        return stmt.order_by(seq.asc() if q.ascending else seq.desc()).limit(q.limit + 1)
 
     def _seq_at(self, session: Session, ms: int) -> int:
         """The last sequence number stored at or before ``ms`` (0 if none)."""

@@ -2,8 +2,10 @@
 
 Each term is a kind and a value ("verb" + the verb IRI); it is stored as a signed 64-bit hash so
 the index is compact and fixed-width. ``agent``/``activity`` terms are what the plain filters
-match (the actor or object); ``related-agent``/``related-activity`` terms are the broader sets
-that ``related_agents=true`` and ``related_activities=true`` match.
+match (the actor or object); ``related-agent``/``related-activity`` terms hold the rest of the
+broader sets that ``related_agents=true`` and ``related_activities=true`` match, so those
+filters accept either kind. (Statements stored before the related terms stopped repeating the
+actor and object have both, which matches the same way.)
 """
 
 from __future__ import annotations
@@ -117,17 +119,19 @@ def statement_terms(statement: dict) -> set[int]:
     verb = statement.get("verb")
     if isinstance(verb, dict) and isinstance(verb.get("id"), str):
         terms.append((VERB, verb["id"]))
-    if _is_activity(obj):
-        terms.append((ACTIVITY, obj["id"]))
+    direct_activities = {obj["id"]} if _is_activity(obj) else set()
+    terms.extend((ACTIVITY, iri) for iri in direct_activities)
     context = statement.get("context")
     if isinstance(context, dict) and isinstance(context.get("registration"), str):
         terms.append((REGISTRATION, context["registration"].lower()))
-    agents: set[str] = set(direct_agents)
+    agents: set[str] = set()
     activities: set[str] = set()
     _related(statement, agents, activities)
     agents.update(_agent_and_members(statement.get("authority")))
-    terms.extend((RELATED_AGENT, ifi) for ifi in agents)
-    terms.extend((RELATED_ACTIVITY, iri) for iri in activities)
+    # The related sets include the direct ones, which have their terms already: a related query
+    # matches either kind (StatementStore.query), so they are not written twice.
+    terms.extend((RELATED_AGENT, ifi) for ifi in agents - direct_agents)
+    terms.extend((RELATED_ACTIVITY, iri) for iri in activities - direct_activities)
     return {term_hash(kind, value) for kind, value in terms}
 
 
