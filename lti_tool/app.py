@@ -183,9 +183,16 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {tool.frame_ancestors()}")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        # A view may set its own. Werkzeug's setdefault, get and "in" each raise and catch a
+        # KeyError for a header that is not there, so the names present are read once instead.
+        headers = response.headers
+        present = {name.lower() for name, _ in headers}
+        if "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", f"frame-ancestors {tool.frame_ancestors()}")
+        if "x-content-type-options" not in present:
+            headers.add("X-Content-Type-Options", "nosniff")
+        if "referrer-policy" not in present:
+            headers.add("Referrer-Policy", "strict-origin-when-cross-origin")
         return response
 
     return app

@@ -41,7 +41,8 @@ JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 @bp.after_request
 def _no_store(response):
     """Login and launch pages carry one-time secrets (state, browser binding, id_token)."""
-    response.headers.setdefault("Cache-Control", "no-store")
+    if not any(name.lower() == "cache-control" for name, _ in response.headers):
+        response.headers.add("Cache-Control", "no-store")
     return response
 
 
