@@ -9,7 +9,7 @@ with ``npqsl-lti db upgrade`` and ``npqsl-lti platform add``; the baseline is
 ``benchmarks/pylti1p3_baseline.py`` (pylti1p3's Flask example, configuration read per request);
 a no-op tool (``benchmarks/noop_tool.py``) served the same way shows the harness's own ceiling.
 The test platform (``benchmarks/bench_platform.py``) is a process of its own; this process is
-the client (one thread per simulated browser, http.client, cookies by hand).
+the client (one process per simulated browser, a lean HTTP/1.1 client, cookies by hand).
 
 One launch is what a browser without JavaScript does:
 
@@ -34,14 +34,15 @@ import argparse
 import html
 import http.client
 import json
+import multiprocessing
 import os
 import platform as host
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -77,28 +78,103 @@ class LaunchFailed(Exception):
     pass
 
 
-class Connection(http.client.HTTPConnection):
-    """http.client's connection, sending a request's headers and body in one write.
+class ConnectionClosed(Exception):
+    """The server closed the connection before answering (a keep-alive connection it dropped)."""
 
-    http.client sends them in two; a client thread that loses the CPU between the two would leave
-    the tool's worker waiting for the body inside its request, time that is the harness's.
+
+class Connection:
+    """A lean HTTP/1.1 client connection: one write per request, the answer parsed by hand.
+
+    http.client parses every answer's headers with the email package, which made the client the
+    largest part of the harness's CPU; on this machine the harness shares a CPU with the
+    platform, and a busy harness answers the tools late. A request goes out in one write (headers
+    and body), so the tool's worker never waits inside a request for the rest of it. Answers
+    carry a Content-Length, are chunked, or end when the server closes (gunicorn's sync worker
+    answers ``Connection: close``).
     """
 
-    def _send_output(self, message_body=None, encode_chunked=False):
-        buffer = getattr(self, "_buffer", None)
-        if isinstance(message_body, bytes) and not encode_chunked and isinstance(buffer, list):
-            buffer.extend((b"", b""))
-            message = b"\r\n".join(buffer) + message_body
-            del buffer[:]
-            self.send(message)
-            return
-        super()._send_output(message_body, encode_chunked)
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+    def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Reply:
+        if self.sock is None:
+            self.sock = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        head = self._read_until(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        fields: dict[str, str] = {}
+        set_cookies: list[str] = []
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
+                set_cookies.append(value)
+            else:
+                fields[name] = value
+        if "content-length" in fields:
+            data = self._read_exactly(int(fields["content-length"]))
+        elif fields.get("transfer-encoding", "").lower() == "chunked":
+            data = self._read_chunked()
+        else:
+            data = self._read_to_close()
+        if fields.get("connection", "").lower() == "close":
+            self.close()
+        return Reply(status, fields, set_cookies, data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            if not self._fill():
+                raise ConnectionClosed
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ConnectionClosed
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int(self._read_until(b"\r\n").split(b";")[0], 16)
+            if size == 0:
+                self._read_until(b"\r\n")
+                return b"".join(parts)
+            parts.append(self._read_exactly(size))
+            self._read_exactly(2)
+
+    def _read_to_close(self) -> bytes:
+        while self._fill():
+            pass
+        data, self.buffer = self.buffer, b""
+        return data
 
 
 @dataclass
 class Reply:
     status: int
-    headers: http.client.HTTPMessage
+    headers: dict[str, str]  # lower-case names; the last value of a repeated header
+    set_cookies: list[str]
     body: bytes
 
 
@@ -110,7 +186,7 @@ class Browser:
     """
 
     def __init__(self) -> None:
-        self.connections: dict[str, http.client.HTTPConnection] = {}
+        self.connections: dict[str, Connection] = {}
         self.cookies: dict[str, dict[str, str]] = {}
 
     def request(self, method: str, url: str, body: bytes | None = None) -> Reply:
@@ -126,22 +202,17 @@ class Browser:
         for attempt in range(2):
             conn = self.connections.get(netloc)
             if conn is None:
-                conn = Connection(parts.hostname, parts.port, timeout=TIMEOUT)
-                self.connections[netloc] = conn
+                conn = self.connections[netloc] = Connection(parts.hostname, parts.port)
             reused = conn.sock is not None
             try:
-                conn.request(method, target, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                reply = conn.request(method, target, headers, body)
+            except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
                 conn.close()
                 if not reused or attempt:  # a fresh connection failed: a real error
                     raise
                 continue  # the server closed an idle keep-alive connection: once more
-            # A "Connection: close" answer (gunicorn's sync worker) closes the socket; http.client
-            # opens a new one for the next request.
-            self._store(netloc, response.headers.get_all("Set-Cookie") or [])
-            return Reply(response.status, response.headers, data)
+            self._store(netloc, reply.set_cookies)
+            return reply
         raise AssertionError("unreachable")
 
     def _store(self, netloc: str, set_cookies: list[str]) -> None:
@@ -246,7 +317,7 @@ def launch_once(browser: Browser, target: Target, platform: PlatformHandle, user
     for _ in range(MAX_REDIRECTS):
         if reply.status not in (301, 302, 303, 307, 308):
             break
-        url = urljoin(url, reply.headers["Location"])
+        url = urljoin(url, reply.headers["location"])
         reply = browser.request("GET", url)
     if reply.status != 200 or not url.startswith(platform.auth_url + "?"):
         raise LaunchFailed(
@@ -353,48 +424,71 @@ req       HTTP requests the tool served per launch (2: login and launch; ours' f
           probe would make it 3, and happens only in the warm-up)"""
 
 
+def _browser(
+    conn, target: Target, platform: PlatformHandle, user: int, warmup: int, launches: int, issued, stop
+) -> None:
+    """One simulated browser, in a process of its own: the warm-up, then launches until the
+    level's count is reached. Reports its CPU seconds for the measured part and its latencies."""
+    browser = Browser()
+    try:
+        for _ in range(warmup):
+            launch_once(browser, target, platform, user)
+        conn.send(("warm", None))
+        conn.recv()  # the measured part starts for every browser at once
+        cpu0 = sum(os.times()[:2])
+        latencies = []
+        while not stop.is_set():
+            with issued.get_lock():
+                if issued.value >= launches:
+                    break
+                issued.value += 1
+            latencies.append(launch_once(browser, target, platform, user))
+        conn.send(("done", (sum(os.times()[:2]) - cpu0, latencies)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        stop.set()
+        conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
+    finally:
+        browser.close()
+        conn.close()
+
+
 def run_level(target: Target, platform: PlatformHandle, *, concurrency: int, launches: int, warmup: int) -> Row:
-    """A warm-up, then `launches` launches by `concurrency` browsers (one thread each)."""
-    browsers = [Browser() for _ in range(concurrency)]
-    errors: list[BaseException] = []
-    stop = threading.Event()
-    lock = threading.Lock()
-    issued = 0
-    latencies: list[float] = []
+    """A warm-up, then `launches` launches by `concurrency` browsers (one process each).
 
-    def warm(index: int) -> None:
-        try:
-            for _ in range(warmup):
-                launch_once(browsers[index], target, platform, index + 1)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
-            errors.append(exc)
+    Processes, not threads: gunicorn's sync worker lingers after each response until the client
+    closes the connection, and browser threads sharing one interpreter lock would each wait for
+    the others' Python before closing, time counted against the tool (as idle).
+    """
+    context = multiprocessing.get_context("fork")
+    issued, stop = context.Value("i", 0), context.Event()
+    pipes, processes = [], []
+    for index in range(concurrency):
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_browser,
+            args=(child, target, platform, index + 1, warmup, launches, issued, stop),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        pipes.append(parent)
+        processes.append(process)
 
-    def work(index: int) -> None:
-        nonlocal issued
-        try:
-            while not stop.is_set():
-                with lock:
-                    if issued >= launches:
-                        return
-                    issued += 1
-                latency = launch_once(browsers[index], target, platform, index + 1)
-                with lock:
-                    latencies.append(latency)
-        except BaseException as exc:  # noqa: BLE001 - reported by the caller
-            errors.append(exc)
-            stop.set()
-
-    def in_threads(func) -> None:
-        threads = [threading.Thread(target=func, args=(i,), daemon=True) for i in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+    def collect(kind: str) -> list:
+        results = []
+        for conn in pipes:
+            try:
+                got, value = conn.recv()
+            except EOFError:
+                got, value = "error", "a browser process ended without a word"
+            if got != kind:
+                stop.set()
+                raise LaunchFailed(f"{target.name}: {value}")
+            results.append(value)
+        return results
 
     try:
-        in_threads(warm)
+        collect("warm")
         worker = target.server.worker_pid()
         if worker != target.worker_pid:
             raise LaunchFailed(
@@ -404,20 +498,27 @@ def run_level(target: Target, platform: PlatformHandle, *, concurrency: int, lau
         platform_pid = platform.server.proc.pid
         tool0, queued0 = procs.cpu_seconds(worker), procs.run_queue_seconds(worker)
         request0 = gunicorn_hooks.read(str(target.stats_path))
-        client0, platform0 = sum(os.times()[:2]), procs.cpu_seconds(platform_pid)
+        main0, platform0 = sum(os.times()[:2]), procs.cpu_seconds(platform_pid)
         machine0 = procs.machine_busy_seconds()
         start = time.perf_counter()
-        in_threads(work)
+        for conn in pipes:
+            conn.send("go")
+        done = collect("done")
         wall = time.perf_counter() - start
         machine = procs.machine_busy_seconds() - machine0
         tool_cpu = procs.cpu_seconds(worker) - tool0
         tool_queued = procs.run_queue_seconds(worker) - queued0
         request1 = gunicorn_hooks.read(str(target.stats_path))
-        client_cpu, platform_cpu = sum(os.times()[:2]) - client0, procs.cpu_seconds(platform_pid) - platform0
+        client_cpu = sum(os.times()[:2]) - main0 + sum(cpu for cpu, _ in done)
+        platform_cpu = procs.cpu_seconds(platform_pid) - platform0
+        latencies = [latency for _, some in done for latency in some]
         after = platform.stats()
     finally:
-        for browser in browsers:
-            browser.close()
+        stop.set()
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
     jwks = after["jwks_requests"].get(target.jwks_name, 0) - before["jwks_requests"].get(target.jwks_name, 0)
     return Row(
         name=target.name,
