@@ -112,8 +112,8 @@ def _frames_left_after_three_writes(path) -> int:
 def test_writers_checkpoint_after_releasing_the_lock_and_the_wal_starts_over(tmp_path, monkeypatch):
     monkeypatch.setattr(write_lock, "CHECKPOINT_EVERY", 10**9)
     unchecked = _frames_left_after_three_writes(tmp_path / "never.sqlite3")
-    # The second batch passes 50 statements and checkpoints everything, so the third write starts
-    # the WAL over from its first frame: the WAL then holds that one small write only.
+    # The second batch passes 50 statements and checkpoints everything (nobody else writes), so
+    # the third write starts the WAL over from its first frame: it then holds that write only.
     monkeypatch.setattr(write_lock, "CHECKPOINT_EVERY", 50)
     checked = _frames_left_after_three_writes(tmp_path / "every-50.sqlite3")
     assert 0 < checked < unchecked / 4

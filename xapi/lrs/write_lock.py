@@ -17,9 +17,13 @@ as well. SQLite runs one automatically inside the commit that fills the WAL past
 checkpoint (thousands of scattered pages, then an fsync) took longer than the five batches
 before it, and every other writer waited. So each process that writes statements checkpoints
 every ``CHECKPOINT_EVERY`` statements itself, after releasing the lock: the others go on
-writing meanwhile. A short second pass under the lock copies what they wrote during the first,
-so the WAL is complete in the database file and the next writer starts it over from the top
-instead of letting it grow.
+writing meanwhile. When nobody wrote during it, the WAL is then complete in the database file
+and the next writer starts it over from the top. Under a steady stream someone always has, and
+SQLite's automatic checkpoint (left on) finishes the job: once the WAL passes its
+``wal_autocheckpoint`` pages, the committing writer copies what is left, which by then is only
+what was written since the last of these checkpoints, and the WAL starts over. (A second pass
+under the lock after each of these checkpoints, to the same end, measured no better: 2,939 to
+3,041 statements/s at 1M against 2,958 to 3,139 without it.)
 """
 
 from __future__ import annotations
@@ -83,8 +87,6 @@ class FileWriteLock:
         checkpoint = "PRAGMA wal_checkpoint(PASSIVE)"
         with engine.connect() as connection:
             connection.exec_driver_sql(checkpoint).fetchall()
-            with self.held():
-                connection.exec_driver_sql(checkpoint).fetchall()
 
 
 def for_database(url: str) -> FileWriteLock | _NoLock:
